@@ -1,0 +1,7 @@
+"""casebot: an email-to-case ingestion daemon.
+
+Every message in a support mailbox becomes a case (or is threaded into the case it answers), is acknowledged once,
+and is never lost. See README.md for the module map.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,292 @@
+"""Command line: argument parsing and printing only.
+
+Owns the commands (`run`, `poll`, `ingest`, `check`, `cases list|show`, `db upgrade`, `demo`), where the config
+comes from, and exit statuses: 0 success, 1 a check failed, 75 (EX_TEMPFAIL) try again later, 78 (EX_CONFIG)
+configuration error. Must not contain mail logic: it calls the service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import threading
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from casebot import __version__, config
+from casebot import logging as cblog
+
+EX_OK, EX_FAIL, EX_USAGE, EX_TEMPFAIL, EX_CONFIG = 0, 1, 64, 75, 78
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="casebot", description="Email-to-case ingestion daemon.")
+    p.add_argument("--config", "-c", help="TOML file (default: $CASEBOT_CONFIG, else /etc/casebot/casebot.toml)")
+    p.add_argument("--version", action="version", version=f"casebot {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", help="run the daemon: watch the mailbox, deliver the outbox")
+    sub.add_parser("poll", help="one full pass: ingest everything waiting, deliver the outbox, exit")
+    sub.add_parser("ingest", help="store one message read from standard input (MTA pipe); exit 0 or 75")
+    sub.add_parser("check", help="validate the config and try the mailbox, the SMTP server and the database")
+    cases = sub.add_parser("cases", help="list or show cases")
+    csub = cases.add_subparsers(dest="cases_command", required=True, metavar="ACTION")
+    lst = csub.add_parser("list", help="list cases")
+    lst.add_argument("--status", choices=["new", "open", "waiting", "resolved", "closed"])
+    lst.add_argument("--json", action="store_true", help="print a JSON array")
+    show = csub.add_parser("show", help="show one case with its messages and audit trail")
+    show.add_argument("reference")
+    show.add_argument("--json", action="store_true", help="print a JSON object")
+    db = sub.add_parser("db", help="database maintenance")
+    dsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    dsub.add_parser("upgrade", help="apply Alembic migrations up to the newest schema")
+    demo = sub.add_parser("demo", help="try casebot on sample mails: local Maildir in and out, SQLite, no server")
+    demo.add_argument("--dir", default="casebot-demo", help="working folder for the demo (default: ./casebot-demo)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            return _demo(Path(args.dir))
+        settings = config.load(args.config)
+        cblog.configure(settings.logging.level, settings.logging.format)
+        handler = {
+            "run": _run, "poll": _poll, "ingest": _ingest, "check": _check, "cases": _cases, "db": _db,
+        }[args.command]
+        return handler(settings, args)
+    except config.ConfigError as exc:
+        print(f"casebot: configuration error: {exc}", file=sys.stderr)
+        return EX_CONFIG
+
+
+def _run(settings: config.Settings, _args: argparse.Namespace) -> int:
+    from casebot.service import Daemon
+
+    return Daemon(settings).run()
+
+
+def _poll(settings: config.Settings, _args: argparse.Namespace) -> int:
+    from casebot.service import poll
+
+    result = poll(settings)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(result.ingest.counts.items())) or "nothing new"
+    print(f"ingested {result.ingest.seen} message(s): {counts}")
+    d = result.deliver
+    print(f"delivered {d.sent}, retrying {d.retried}, failed {d.failed}")
+    for error in result.errors:
+        print(f"error: {error}", file=sys.stderr)
+    return EX_TEMPFAIL if result.errors else EX_OK
+
+
+def _ingest(settings: config.Settings, _args: argparse.Namespace) -> int:
+    """MTA pipe (`| casebot ingest`): 0 = stored (or already stored, or quarantined: nothing lost), 75 = the
+    MTA keeps the message and retries later."""
+    import hashlib
+
+    from casebot.clock import utcnow
+    from casebot.jobs.ingest import StoreUnavailable, process
+    from casebot.service import build_deps, open_store
+    from casebot.store import StoreError
+
+    raw = sys.stdin.buffer.read()
+    if not raw.strip():
+        print("casebot ingest: empty message on standard input", file=sys.stderr)
+        return EX_USAGE
+    source = "pipe:" + hashlib.sha256(raw).hexdigest()[:32]
+    try:
+        deps = build_deps(settings)
+        store = open_store(settings)
+        try:
+            outcome = process(store, deps, raw, source, utcnow())
+        finally:
+            store.close()
+    except (StoreUnavailable, StoreError) as exc:
+        print(f"casebot ingest: database unavailable, try again later: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL
+    if outcome.status == "failed":
+        print(f"casebot ingest: not stored yet ({outcome.detail}); try again later", file=sys.stderr)
+        return EX_TEMPFAIL
+    print(f"{outcome.status}{' ' + outcome.reference if outcome.reference else ''}")
+    return EX_OK
+
+
+def _check(settings: config.Settings, _args: argparse.Namespace) -> int:
+    from casebot.service import build_deps, build_mailbox, build_sender, open_store
+    from casebot.store import StoreError
+    from casebot.transport import TransportError
+
+    ok = True
+
+    def report(good: bool, what: str) -> None:
+        nonlocal ok
+        ok = ok and good
+        print(f"{'ok  ' if good else 'FAIL'}  {what}")
+
+    report(True, f"configuration {settings.source}")
+    build_deps(settings)
+    report(True, "priority rules and templates load")
+    try:
+        store = open_store(settings)
+        report(True, f"database {store.engine.url.render_as_string(hide_password=True)} (schema {store.revision()})")
+        store.close()
+    except StoreError as exc:
+        report(False, f"database: {exc}")
+    try:
+        mailbox = build_mailbox(settings)
+        if mailbox is None:
+            report(True, "mailbox: kind = 'pipe' (mail arrives through 'casebot ingest')")
+        else:
+            mailbox.open()
+            waiting = len(mailbox.pending())
+            mailbox.close()
+            s = settings.mailbox
+            where = f"{s.username}@{s.host}:{s.port}/{s.folder}" if s.kind == "imap" else s.path
+            report(True, f"mailbox {s.kind} {where}: logged in, {waiting} message(s) waiting")
+    except TransportError as exc:
+        report(False, f"mailbox: {exc}")
+    try:
+        sender = build_sender(settings)
+        sender.open()
+        sender.close()
+        o = settings.outgoing
+        report(True, f"outgoing {o.kind} " + (f"{o.host}:{o.port} ({o.security})" if o.kind == "smtp" else o.path))
+    except TransportError as exc:
+        report(False, f"outgoing: {exc}")
+    return EX_OK if ok else EX_FAIL
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+def _cases(settings: config.Settings, args: argparse.Namespace) -> int:
+    from casebot.service import open_store
+
+    store = open_store(settings)
+    try:
+        if args.cases_command == "list":
+            cases = store.list_cases(args.status)
+            if args.json:
+                print(json.dumps([c.as_json() for c in cases], indent=2, ensure_ascii=False))
+                return EX_OK
+            if not cases:
+                print("no cases")
+                return EX_OK
+            rows = [["REFERENCE", "STATUS", "PRIORITY", "MSGS", "CREATED (UTC)", "REQUESTER", "SUBJECT"]]
+            for c in cases:
+                rows.append([c.reference, c.status, c.priority, str(c.message_count),
+                             c.created_at.strftime("%Y-%m-%d %H:%M"), c.requester, c.subject[:60]])
+            print(_table(rows))
+            return EX_OK
+        detail = store.case_detail(args.reference)
+        if detail is None:
+            print(f"casebot: no case {args.reference!r}", file=sys.stderr)
+            return EX_FAIL
+        if args.json:
+            print(json.dumps(detail, indent=2, ensure_ascii=False, default=str))
+            return EX_OK
+        _print_case(detail)
+        return EX_OK
+    finally:
+        store.close()
+
+
+def _print_case(d: dict[str, Any]) -> None:
+    print(f"{d['reference']}  {d['subject']}")
+    print(f"  status {d['status']}, priority {d['priority']} (rule: {d['priority_rule'] or 'default'})")
+    print(f"  requester {d['requester']}; participants {', '.join(d['participants'])}")
+    print(f"  opened {d['created_at']}; first response due {d['first_response_due']}; "
+          f"resolution due {d['resolution_due']}")
+    if d["linked_to"]:
+        print(f"  linked to {d['linked_to']}")
+    print(f"\nmessages ({len(d['messages'])}):")
+    for m in d["messages"]:
+        auto = f"  [automated: {m['automated']}]" if m["automated"] else ""
+        print(f"  {m['received_at']}  {m['from']}  {m['subject']}{auto}")
+        for a in m["attachments"]:
+            print(f"      attachment {a['filename']} ({a['content_type']}, {a['size']} bytes)")
+    print("\naudit trail:")
+    for e in d["events"]:
+        extra = {k: v for k, v in e.items() if k not in ("at", "kind", "trace")}
+        print(f"  {e['at']}  {e['kind']}  {json.dumps(extra, ensure_ascii=False, default=str)}")
+    print("\noutbox:")
+    for o in d["outbox"] or [{"kind": "(nothing queued)", "to": [], "status": "", "attempts": 0, "key": ""}]:
+        print(f"  {o['kind']} to {', '.join(o['to'])}: {o['status']} after {o['attempts']} attempt(s)")
+
+
+def _db(settings: config.Settings, args: argparse.Namespace) -> int:
+    from casebot.store import Store
+
+    url = settings.database.url
+    store = Store(url) if not url.startswith("sqlite") else None
+    if store is None:
+        from casebot.service import open_store
+
+        store = open_store(config.Settings(**{**settings.__dict__, "database": config.DatabaseSettings(url, True)}))
+        print(f"database schema at {store.revision()} (newest {store.head()})")
+        store.close()
+        return EX_OK
+    before = store.revision()
+    after = store.upgrade()
+    print(f"database schema {before or 'empty'} -> {after}")
+    store.close()
+    return EX_OK
+
+
+DEMO_CONFIG = """\
+# casebot demo profile: a local Maildir in, a local Maildir out, SQLite. No server needed.
+[mailbox]
+kind = "maildir"
+path = "inbox"
+
+[outgoing]
+kind = "maildir"
+path = "sent"
+from_address = "Example Support <support@example.com>"
+
+[database]
+url = "sqlite:///casebot.db"
+
+[logging]
+format = "console"
+level = "warning"
+"""
+
+
+def _demo(folder: Path) -> int:
+    from casebot.maildir import ensure_maildir
+
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = folder / "casebot.toml"
+    if not cfg.exists():
+        cfg.write_text(DEMO_CONFIG, encoding="utf-8")
+    inbox = folder / "inbox"
+    ensure_maildir(inbox)
+    samples = sorted(
+        (p for p in resources.files("casebot._config.samples").iterdir() if p.name.endswith(".eml")),
+        key=lambda p: p.name,
+    )
+    for sample in samples:
+        target = inbox / "new" / f"demo-{sample.name}"
+        with sample.open("rb") as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    settings = config.load(str(cfg))
+    cblog.configure(settings.logging.level, settings.logging.format)
+    print(f"casebot demo in {folder.resolve()}: {len(samples)} sample mails copied into {inbox}/new")
+    print(f"$ casebot --config {cfg} poll")
+    rc = _poll(settings, argparse.Namespace())
+    print(f"\n$ casebot --config {cfg} cases list")
+    _cases(settings, argparse.Namespace(cases_command="list", status=None, json=False))
+    sent = sorted((folder / "sent" / "new").glob("*"))
+    print(f"\n{len(sent)} acknowledgement(s) in {folder / 'sent' / 'new'}; the first one:\n")
+    if sent:
+        print(sent[0].read_text(encoding="utf-8", errors="replace"))
+    print(f"Run it again: nothing new is created. Look closer: casebot --config {cfg} cases show CASE-000001")
+    _ = threading  # the demo runs in the foreground; no daemon threads are started
+    return rc

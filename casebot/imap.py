@@ -1,0 +1,170 @@
+"""IMAP mailbox adapter: the only importer of imapclient.
+
+Owns the connection (TLS verified by default, STARTTLS, socket timeouts), folder selection and UIDVALIDITY,
+listing messages not yet processed (UNKEYWORD, or everything left in the folder when processed mail is moved),
+fetching with `BODY.PEEK[]` so `\\Seen` stays the humans', marking processed (keyword or MOVE), quarantine
+(MOVE to a folder) and IDLE waits that notice a dead connection. Must not parse mail or touch the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import imapclient
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from casebot.config import MailboxSettings
+from casebot.transport import MailboxUnavailable
+
+_ERRORS = (IMAPClientError, OSError, socket.timeout, ssl.SSLError, EOFError)
+
+
+def ssl_context(ca_file: str) -> ssl.SSLContext:
+    """Verifying context: certificate and host name are checked; `ca_file` adds a private CA."""
+    return ssl.create_default_context(cafile=ca_file or None)
+
+
+class ImapMailbox:
+    def __init__(self, settings: MailboxSettings, password: str | None) -> None:
+        self.s = settings
+        self._password = password
+        self.client: Any = None
+        self.uidvalidity = 0
+        self.use_move_for_done = bool(settings.processed_folder)
+
+    # -- connection --
+
+    def open(self) -> None:
+        if self.client is not None:
+            return
+        s = self.s
+        timeout = imapclient.SocketTimeout(connect=s.timeout, read=s.timeout)
+        try:
+            ctx = ssl_context(s.ca_file) if s.security != "none" else None
+            client = IMAPClient(
+                s.host, port=s.port, ssl=s.security == "tls", ssl_context=ctx, timeout=timeout, use_uid=True
+            )
+            if s.security == "starttls":
+                client.starttls(ctx)
+            client.login(s.username, self._password or "")
+            info = client.select_folder(s.folder)
+            self.uidvalidity = int(info.get(b"UIDVALIDITY", 0))
+            flags = info.get(b"PERMANENTFLAGS", ())
+            if not self.use_move_for_done and b"\\*" not in flags and s.processed_keyword.encode() not in flags:
+                client.logout()
+                raise MailboxUnavailable(
+                    f"IMAP folder {s.folder!r} on {s.host} does not allow keywords; set "
+                    "mailbox.processed_folder so processed mail is moved instead"
+                )
+            for folder in {s.quarantine_folder, s.processed_folder} - {""}:
+                if not client.folder_exists(folder):
+                    client.create_folder(folder)
+            self.client = client
+        except LoginError as exc:
+            raise MailboxUnavailable(f"IMAP login as {s.username!r} on {s.host}:{s.port} failed: {exc}") from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise MailboxUnavailable(f"IMAP TLS certificate of {s.host} not trusted: {exc.verify_message}") from exc
+        except _ERRORS as exc:
+            raise MailboxUnavailable(f"IMAP {s.host}:{s.port}: {type(exc).__name__}: {exc}") from exc
+
+    def close(self) -> None:
+        client, self.client = self.client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except _ERRORS:
+            with contextlib.suppress(*_ERRORS):
+                client.shutdown()
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.client is None:
+            self.open()
+        try:
+            return fn(self.client, *args, **kwargs)
+        except _ERRORS as exc:
+            self.close()
+            raise MailboxUnavailable(f"IMAP {what} failed: {type(exc).__name__}: {exc}") from exc
+
+    # -- messages --
+
+    def pending(self) -> list[str]:
+        def search(c: Any) -> list[int]:
+            if self.use_move_for_done:
+                return list(c.search(["ALL"]))
+            return list(c.search(["UNKEYWORD", self.s.processed_keyword]))
+
+        return [str(uid) for uid in sorted(self._call("SEARCH", search))]
+
+    def fetch(self, ids: list[str]) -> Iterator[tuple[str, bytes]]:
+        size = max(1, self.s.batch_size)
+        for i in range(0, len(ids), size):
+            chunk = [int(u) for u in ids[i : i + size]]
+            data = self._call("FETCH", lambda c, uids=chunk: c.fetch(uids, ["BODY.PEEK[]"]))
+            for uid in chunk:
+                body = data.get(uid, {}).get(b"BODY[]")
+                if body is not None:  # expunged meanwhile by someone else: nothing to do
+                    yield str(uid), bytes(body)
+
+    def source(self, message_id: str) -> str:
+        return f"imap:{self.s.folder}:{self.uidvalidity}:{message_id}"
+
+    def mark_done(self, ids: list[str]) -> None:
+        if not ids:
+            return
+        uids = [int(u) for u in ids]
+        if self.use_move_for_done:
+            self._move(uids, self.s.processed_folder)
+        else:
+            self._call("STORE", lambda c: c.add_flags(uids, [self.s.processed_keyword.encode()], silent=True))
+
+    def quarantine(self, ids: list[str]) -> None:
+        if ids:
+            self._move([int(u) for u in ids], self.s.quarantine_folder)
+
+    def _move(self, uids: list[int], folder: str) -> None:
+        def move(c: Any) -> None:
+            if c.has_capability("MOVE"):
+                c.move(uids, folder)
+            else:
+                c.copy(uids, folder)
+                c.delete_messages(uids, silent=True)
+                c.uid_expunge(uids) if c.has_capability("UIDPLUS") else c.expunge()
+
+        self._call(f"MOVE to {folder!r}", move)
+
+    # -- waiting --
+
+    def wait(self, timeout: float, stop: threading.Event) -> None:
+        """IDLE until the server reports new mail, `timeout` passes, or `stop` is set (checked every second).
+
+        imapclient's `idle_check()` returns `[]` at once, forever, on a dropped connection (#565): an empty
+        answer that came back well before its timeout is treated as a disconnect.
+        """
+        if not self.s.idle or self.client is None or not self.client.has_capability("IDLE"):
+            stop.wait(timeout)
+            return
+        deadline = time.monotonic() + min(timeout, 540)  # re-IDLE within 10 minutes (RFC 2177 asks < 29)
+        self._call("IDLE", lambda c: c.idle())
+        try:
+            while not stop.is_set() and time.monotonic() < deadline:
+                started = time.monotonic()
+                responses = self._call("IDLE", lambda c: c.idle_check(timeout=1.0))
+                if not responses and time.monotonic() - started < 0.5:
+                    self.close()
+                    raise MailboxUnavailable("IMAP connection dropped during IDLE")
+                if any(r[-1] == b"BYE" or (len(r) > 1 and r[1] in (b"EXISTS", b"RECENT")) for r in responses):
+                    return
+        finally:
+            if self.client is not None:
+                try:
+                    self.client.idle_done()
+                except _ERRORS:
+                    self.close()

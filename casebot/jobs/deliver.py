@@ -1,0 +1,87 @@
+"""The deliver job: outbox rows -> sender, each mail sent once.
+
+Owns retry policy: claim due rows (leased, SKIP LOCKED on PostgreSQL), send, then record `sent`; a 4xx or a
+connection error schedules a retry with exponential backoff, a 5xx (or too many attempts) records `failed`.
+Every row has a unique idempotency key and its Message-ID is fixed when it is queued, so the only gap, a crash
+after the server accepted the mail and before `sent` is committed, resends the same Message-ID (which mail
+clients show once). Must not build mail (ingest did) or decide who gets what.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from casebot.store import Store
+from casebot.transport import PermanentSendError, Sender, TransientSendError
+
+log = structlog.get_logger("casebot.deliver")
+
+
+@dataclass(frozen=True)
+class DeliverPolicy:
+    max_attempts: int = 10
+    retry_base: float = 30.0
+    retry_max: float = 3600.0
+    batch_size: int = 100
+    lease: dt.timedelta = dt.timedelta(minutes=5)
+
+    def backoff(self, attempts: int) -> dt.timedelta:
+        return dt.timedelta(seconds=min(self.retry_max, self.retry_base * 2 ** max(0, attempts - 1)))
+
+
+@dataclass
+class DeliverStats:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    connection_error: str | None = None
+
+
+def deliver(
+    store: Store, sender: Sender, policy: DeliverPolicy, now: Callable[[], dt.datetime], stop: threading.Event
+) -> DeliverStats:
+    """Send what is due, batch after batch, until nothing is due, the connection fails, or `stop` is set."""
+    stats = DeliverStats()
+    try:
+        while not stop.is_set():
+            items = store.claim_outbox(now(), policy.batch_size, policy.lease)
+            if not items:
+                break
+            for n, item in enumerate(items):
+                if stop.is_set():
+                    store.outbox_release([i.id for i in items[n:]])
+                    break
+                fields = {"key": item.key, "kind": item.kind, "reference": item.case_reference}
+                try:
+                    note = sender.send(item.envelope_from, list(item.recipients), item.raw, item.key)
+                except PermanentSendError as exc:
+                    store.outbox_failed(item.id, now(), str(exc))
+                    stats.failed += 1
+                    log.error("mail.failed", error=str(exc), permanent=True, **fields)
+                    continue
+                except TransientSendError as exc:
+                    at = now()
+                    attempts = store.outbox_retry(item.id, at, at + policy.backoff(item.attempts + 1), str(exc))
+                    if attempts >= policy.max_attempts:
+                        store.outbox_failed(item.id, at, f"gave up after {attempts} attempts: {exc}")
+                        stats.failed += 1
+                        log.error("mail.failed", error=str(exc), attempts=attempts, **fields)
+                    else:
+                        stats.retried += 1
+                        log.warning("mail.retry", error=str(exc), attempts=attempts, **fields)
+                    if exc.connection:
+                        stats.connection_error = str(exc)
+                        store.outbox_release([i.id for i in items[n + 1 :]])
+                        return stats
+                    continue
+                store.outbox_sent(item.id, now())
+                stats.sent += 1
+                log.info("mail.sent", to=len(item.recipients), note=note or None, **fields)
+    finally:
+        sender.close()
+    return stats

@@ -1,0 +1,1 @@
+"""Alembic migrations for casebot's schema (SQLite and PostgreSQL); run with `casebot db upgrade`."""

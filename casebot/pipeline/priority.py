@@ -1,0 +1,87 @@
+"""Keyword priority rules: loading from TOML and matching (pure).
+
+Owns the rule format (`[[rules]] name, priority, keywords`) and the matching policy: whole-word phrases,
+case-insensitive; the subject is weighted above the body (any subject match beats any body match); within one
+field the first rule in file order wins. Must not read the clock or storage; the caller gives visible text only
+(quotes stripped, hidden HTML already dropped by the mail model).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+PRIORITIES = ("critical", "high", "medium", "low")
+
+
+class RulesError(ValueError):
+    """Raised when a rules file is unreadable or a rule is malformed; the message names the rule."""
+
+
+@dataclass(frozen=True)
+class PriorityRule:
+    name: str
+    priority: str
+    keywords: tuple[str, ...]
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        phrases = sorted({k.strip().lower() for k in self.keywords if k.strip()}, key=len, reverse=True)
+        body = "|".join(r"\s+".join(re.escape(w) for w in p.split()) for p in phrases)
+        return re.compile(rf"(?<![\w])(?:{body})(?![\w])", re.IGNORECASE)
+
+    def search(self, text: str) -> str | None:
+        m = self.pattern.search(text)
+        return m.group(0) if m else None
+
+
+@dataclass(frozen=True)
+class Match:
+    rule: PriorityRule
+    where: str  # "subject" or "body"
+    keyword: str
+
+
+def match(rules: tuple[PriorityRule, ...], subject: str, body: str) -> Match | None:
+    for where, text in (("subject", subject), ("body", body)):
+        for rule in rules:
+            found = rule.search(text)
+            if found:
+                return Match(rule, where, " ".join(found.split()))
+    return None
+
+
+def parse_rules(data: dict[str, object], origin: str) -> tuple[PriorityRule, ...]:
+    raw = data.get("rules")
+    if not isinstance(raw, list) or not raw:
+        raise RulesError(f"{origin}: expected at least one [[rules]] table")
+    out: list[PriorityRule] = []
+    for i, item in enumerate(raw):
+        where = f"{origin}: rules[{i}]"
+        if not isinstance(item, dict):
+            raise RulesError(f"{where}: expected a table")
+        unknown = set(item) - {"name", "priority", "keywords"}
+        if unknown:
+            raise RulesError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+        name, priority, keywords = item.get("name"), item.get("priority"), item.get("keywords")
+        if not isinstance(name, str) or not name:
+            raise RulesError(f"{where}.name: expected a non-empty string")
+        if priority not in PRIORITIES:
+            raise RulesError(f"{where}.priority ({name}): must be one of {', '.join(PRIORITIES)}, got {priority!r}")
+        if not isinstance(keywords, list) or not keywords or not all(isinstance(k, str) and k for k in keywords):
+            raise RulesError(f"{where}.keywords ({name}): expected a non-empty array of strings")
+        out.append(PriorityRule(name, str(priority), tuple(keywords)))
+    return tuple(out)
+
+
+def load_rules(path: Path) -> tuple[PriorityRule, ...]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RulesError(f"{path}: cannot read rules file: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_rules(data, str(path))

@@ -1,0 +1,74 @@
+"""The seams between the jobs and the outside world: what a mailbox and a sender must do, and their errors.
+
+Owns the `Mailbox` and `Sender` protocols and the exception classes every adapter raises, so the jobs handle
+failures without importing imapclient or smtplib. Must not import any adapter library.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Protocol
+
+
+class TransportError(Exception):
+    """Base of the errors adapters raise."""
+
+
+class MailboxUnavailable(TransportError):
+    """Raised when the mailbox cannot be reached or used (connection refused or dropped, TLS or login failure,
+    folder missing). Ends the ingest tick; the daemon reconnects with backoff."""
+
+
+class TransientSendError(TransportError):
+    """Raised by `Sender.send` for a 4xx reply or a connection problem: the mail is retried with backoff.
+    `connection` is True when the connection itself is gone, so the rest of the batch waits for the next tick."""
+
+    def __init__(self, message: str, *, connection: bool = False) -> None:
+        super().__init__(message)
+        self.connection = connection
+
+
+class PermanentSendError(TransportError):
+    """Raised by `Sender.send` for a 5xx reply: the mail is recorded as failed and not retried."""
+
+
+class Mailbox(Protocol):
+    """A source of inbound mail. Ids are opaque strings that stay valid until the message is marked done."""
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def pending(self) -> list[str]:
+        """Ids of messages not yet marked done, oldest first."""
+        ...
+
+    def fetch(self, ids: list[str]) -> Iterator[tuple[str, bytes]]:
+        """Raw bytes of these messages without changing any flag the humans see (`BODY.PEEK[]`)."""
+        ...
+
+    def source(self, message_id: str) -> str:
+        """A stable name for the message's place in the mailbox (`imap:INBOX:<uidvalidity>:<uid>`)."""
+        ...
+
+    def mark_done(self, ids: list[str]) -> None:
+        """Mark processed: only ever called after the case is committed."""
+        ...
+
+    def quarantine(self, ids: list[str]) -> None: ...
+
+    def wait(self, timeout: float, stop: threading.Event) -> None:
+        """Block until new mail may have arrived, `timeout` seconds pass, or `stop` is set."""
+        ...
+
+
+class Sender(Protocol):
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def send(self, envelope_from: str, recipients: list[str], raw: bytes, key: str) -> str:
+        """Send one message; returns a short note (e.g. refused recipients). Raises TransientSendError or
+        PermanentSendError."""
+        ...
