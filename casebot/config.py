@@ -120,7 +120,6 @@ class OutgoingSettings:
     max_attempts: int = 10
     retry_base: float = 30.0
     retry_max: float = 3600.0
-    batch_size: int = 100
 
     @property
     def secret(self) -> SecretSource:
@@ -196,7 +195,6 @@ class LoggingSettings:
 @dataclass(frozen=True)
 class DaemonSettings:
     deliver_interval: float = 5.0
-    shutdown_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -376,11 +374,9 @@ def validate(s: Settings) -> None:
         ("outgoing.max_attempts", s.outgoing.max_attempts),
         ("outgoing.retry_base", s.outgoing.retry_base),
         ("outgoing.retry_max", s.outgoing.retry_max),
-        ("outgoing.batch_size", s.outgoing.batch_size),
         ("acknowledgement.rate_window_minutes", s.acknowledgement.rate_window_minutes),
         ("priority.body_chars", s.priority.body_chars),
         ("daemon.deliver_interval", s.daemon.deliver_interval),
-        ("daemon.shutdown_timeout", s.daemon.shutdown_timeout),
     ):
         _positive(path, value)
     if s.acknowledgement.rate_limit < 0:

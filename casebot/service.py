@@ -114,7 +114,7 @@ def build_sender(settings: Settings) -> Sender:
 
 def deliver_policy(settings: Settings) -> DeliverPolicy:
     s = settings.outgoing
-    return DeliverPolicy(s.max_attempts, s.retry_base, s.retry_max, s.batch_size)
+    return DeliverPolicy(s.max_attempts, s.retry_base, s.retry_max)
 
 
 def open_store(settings: Settings) -> Store:
@@ -263,7 +263,8 @@ class Daemon:
             while not self.stop.is_set():
                 sd_notify("WATCHDOG=1")  # from the mailbox loop itself: a hung socket stops the heartbeat
                 if self.runtime.mailbox is None or not leader:
-                    self.stop.wait(s.mailbox.poll_interval)
+                    # A follower asks again soon: the leader may have died (its lock goes with its connection).
+                    self.stop.wait(s.mailbox.poll_interval if self.runtime.mailbox is None else 5.0)
                     if not leader and self.runtime.mailbox is not None:
                         leader = self.runtime.store.acquire_leader(lock)
                     continue

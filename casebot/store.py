@@ -261,6 +261,32 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+class Claim:
+    """One claimed outbox row and the three ways its attempt can end."""
+
+    def __init__(self, store: Store, tx: Tx | None, row: Outbox | None, item: OutboxItem) -> None:
+        self.store, self.tx, self.row, self.item = store, tx, row, item
+
+    def sent(self, now: dt.datetime) -> None:
+        with self.store._outbox_row(self) as (tx, row):
+            row.status, row.sent_at, row.claimed_until, row.last_error = "sent", now, None, None
+            row.attempts += 1
+            if row.case_id is not None:
+                tx.event(row.case_id, now, f"{row.kind}.sent", key=row.key, message_id=row.message_id)
+
+    def retry(self, now: dt.datetime, next_at: dt.datetime, error: str) -> int:
+        with self.store._outbox_row(self) as (_tx, row):
+            row.attempts += 1
+            row.next_attempt_at, row.claimed_until, row.last_error = next_at, None, error[:2000]
+            return row.attempts
+
+    def failed(self, now: dt.datetime, error: str) -> None:
+        with self.store._outbox_row(self) as (tx, row):
+            row.status, row.claimed_until, row.last_error = "failed", None, error[:2000]
+            if row.case_id is not None:
+                tx.event(row.case_id, now, f"{row.kind}.failed", key=row.key, error=error[:2000])
+
+
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -299,13 +325,6 @@ class Store:
             conn.close()
         return got
 
-    def outbox_release_all(self) -> None:
-        """Single-instance start-up (SQLite): claims left by a crashed run are ours, take them back now."""
-        with self.transaction() as tx:
-            tx.session.execute(
-                update(Outbox).where(Outbox.status == "pending", Outbox.claimed_until.is_not(None))
-                .values(claimed_until=None)
-            )
 
     # -- schema --
 
@@ -344,70 +363,64 @@ class Store:
 
     # -- outbox (deliver job) --
 
-    def claim_outbox(self, now: dt.datetime, limit: int, lease: dt.timedelta) -> list[OutboxItem]:
-        """Claim due outbox rows for this process: they are leased until `now + lease`, so another instance
-        (PostgreSQL, SKIP LOCKED) or a restart after a crash picks them up only once the lease has run out."""
-        with self.transaction() as tx:
-            stmt = (
-                select(Outbox)
-                .where(
-                    Outbox.status == "pending",
-                    Outbox.next_attempt_at <= now,
-                    (Outbox.claimed_until.is_(None)) | (Outbox.claimed_until <= now),
-                )
-                .order_by(Outbox.next_attempt_at, Outbox.id)
-                .limit(limit)
-            )
-            if not self.is_sqlite:
-                stmt = stmt.with_for_update(skip_locked=True)
-            rows = list(tx.session.scalars(stmt))
-            items = []
-            refs = tx.references_for([r.case_id for r in rows if r.case_id is not None])
-            for row in rows:
-                row.claimed_until = now + lease
-                items.append(
-                    OutboxItem(
-                        row.id, row.key, row.kind, row.envelope_from, tuple(row.recipients), row.message_id,
-                        row.raw, row.attempts, refs.get(row.case_id) if row.case_id else None,
-                    )
-                )
-            return items
+    @contextmanager
+    def claim_next(self, now: dt.datetime, lease: dt.timedelta) -> Iterator[Claim | None]:
+        """Claim the next due outbox row for this process, or None when nothing is due.
 
-    def outbox_sent(self, item_id: int, now: dt.datetime) -> None:
-        with self.transaction() as tx:
-            row = tx.session.get(Outbox, item_id)
-            if row is None:
-                return
-            row.status, row.sent_at, row.claimed_until, row.last_error = "sent", now, None, None
-            row.attempts += 1
-            if row.case_id is not None:
-                tx.event(row.case_id, now, f"{row.kind}.sent", key=row.key, message_id=row.message_id)
-
-    def outbox_retry(self, item_id: int, now: dt.datetime, next_at: dt.datetime, error: str) -> int:
-        with self.transaction() as tx:
-            row = tx.session.get(Outbox, item_id)
-            if row is None:
-                return 0
-            row.attempts += 1
-            row.next_attempt_at, row.claimed_until, row.last_error = next_at, None, error
-            return row.attempts
-
-    def outbox_release(self, item_ids: list[int]) -> None:
-        """Give back claims not attempted (shutdown or a lost connection) so they go out on the next tick."""
-        if not item_ids:
+        PostgreSQL (several instances): the row is locked `FOR UPDATE SKIP LOCKED` in a transaction held open
+        while the mail is sent and its outcome written; another instance skips it, and if this process dies the
+        server releases the lock at once. SQLite (one instance): the row is leased (`claimed_until`) in a short
+        transaction, so the database is never locked while an SMTP server answers; a crashed run's leases are
+        taken back at start-up (`outbox_release_all`).
+        """
+        due = (
+            select(Outbox)
+            .where(Outbox.status == "pending", Outbox.next_attempt_at <= now)
+            .order_by(Outbox.next_attempt_at, Outbox.id)
+            .limit(1)
+        )
+        if not self.is_sqlite:
+            with self.transaction() as tx:
+                row = tx.session.scalars(due.with_for_update(skip_locked=True, of=Outbox)).first()
+                yield Claim(self, tx, row, self._item(tx, row)) if row is not None else None
             return
         with self.transaction() as tx:
-            tx.session.execute(update(Outbox).where(Outbox.id.in_(item_ids)).values(claimed_until=None))
+            row = tx.session.scalars(
+                due.where((Outbox.claimed_until.is_(None)) | (Outbox.claimed_until <= now))
+            ).first()
+            item = None
+            if row is not None:
+                row.claimed_until = now + lease
+                item = self._item(tx, row)
+        yield Claim(self, None, None, item) if item is not None else None
 
-    def outbox_failed(self, item_id: int, now: dt.datetime, error: str) -> None:
+    @staticmethod
+    def _item(tx: Tx, row: Outbox) -> OutboxItem:
+        ref = tx.references_for([row.case_id]).get(row.case_id) if row.case_id is not None else None
+        return OutboxItem(
+            row.id, row.key, row.kind, row.envelope_from, tuple(row.recipients), row.message_id, row.raw,
+            row.attempts, ref,
+        )
+
+    @contextmanager
+    def _outbox_row(self, claim: Claim) -> Iterator[tuple[Tx, Outbox]]:
+        if claim.tx is not None and claim.row is not None:
+            yield claim.tx, claim.row
+            return
         with self.transaction() as tx:
-            row = tx.session.get(Outbox, item_id)
-            if row is None:
-                return
-            row.attempts += 1
-            row.status, row.claimed_until, row.last_error = "failed", None, error
-            if row.case_id is not None:
-                tx.event(row.case_id, now, f"{row.kind}.failed", key=row.key, error=error)
+            row = tx.session.get(Outbox, claim.item.id)
+            if row is None:  # deleted by an admin meanwhile: nothing to record
+                raise LookupError(f"outbox row {claim.item.id} is gone")
+            yield tx, row
+
+    def outbox_release_all(self) -> None:
+        """Single-instance start-up (SQLite): leases left by a crashed run are ours, take them back now."""
+        with self.transaction() as tx:
+            tx.session.execute(
+                update(Outbox)
+                .where(Outbox.status == "pending", Outbox.claimed_until.is_not(None))
+                .values(claimed_until=None)
+            )
 
     def outbox_counts(self) -> dict[str, int]:
         with self.transaction() as tx:

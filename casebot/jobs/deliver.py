@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from casebot.store import Store
+from casebot.store import Claim, Store
 from casebot.transport import PermanentSendError, Sender, TransientSendError
 
 log = structlog.get_logger("casebot.deliver")
@@ -27,7 +27,6 @@ class DeliverPolicy:
     max_attempts: int = 10
     retry_base: float = 30.0
     retry_max: float = 3600.0
-    batch_size: int = 100
     lease: dt.timedelta = dt.timedelta(minutes=5)
 
     def backoff(self, attempts: int) -> dt.timedelta:
@@ -45,43 +44,49 @@ class DeliverStats:
 def deliver(
     store: Store, sender: Sender, policy: DeliverPolicy, now: Callable[[], dt.datetime], stop: threading.Event
 ) -> DeliverStats:
-    """Send what is due, batch after batch, until nothing is due, the connection fails, or `stop` is set."""
+    """Send what is due, one claimed mail after another, until nothing is due, the connection fails, or
+    `stop` is set (the mail in hand is finished first)."""
     stats = DeliverStats()
     try:
         while not stop.is_set():
-            items = store.claim_outbox(now(), policy.batch_size, policy.lease)
-            if not items:
-                break
-            for n, item in enumerate(items):
-                if stop.is_set():
-                    store.outbox_release([i.id for i in items[n:]])
+            with store.claim_next(now(), policy.lease) as claim:
+                if claim is None:
                     break
-                fields = {"key": item.key, "kind": item.kind, "reference": item.case_reference}
-                try:
-                    note = sender.send(item.envelope_from, list(item.recipients), item.raw, item.key)
-                except PermanentSendError as exc:
-                    store.outbox_failed(item.id, now(), str(exc))
-                    stats.failed += 1
-                    log.error("mail.failed", error=str(exc), permanent=True, **fields)
-                    continue
-                except TransientSendError as exc:
-                    at = now()
-                    attempts = store.outbox_retry(item.id, at, at + policy.backoff(item.attempts + 1), str(exc))
-                    if attempts >= policy.max_attempts:
-                        store.outbox_failed(item.id, at, f"gave up after {attempts} attempts: {exc}")
-                        stats.failed += 1
-                        log.error("mail.failed", error=str(exc), attempts=attempts, **fields)
-                    else:
-                        stats.retried += 1
-                        log.warning("mail.retry", error=str(exc), attempts=attempts, **fields)
-                    if exc.connection:
-                        stats.connection_error = str(exc)
-                        store.outbox_release([i.id for i in items[n + 1 :]])
-                        return stats
-                    continue
-                store.outbox_sent(item.id, now())
-                stats.sent += 1
-                log.info("mail.sent", to=len(item.recipients), note=note or None, **fields)
+                if not _attempt(claim, sender, policy, now, stats):
+                    break
     finally:
         sender.close()
     return stats
+
+
+def _attempt(claim: Claim, sender: Sender, policy: DeliverPolicy, now: Callable[[], dt.datetime],
+             stats: DeliverStats) -> bool:
+    """Send one claimed mail and record the outcome. False when the connection is gone (end the tick)."""
+    item = claim.item
+    fields = {"key": item.key, "kind": item.kind, "reference": item.case_reference}
+    try:
+        note = sender.send(item.envelope_from, list(item.recipients), item.raw, item.key)
+    except PermanentSendError as exc:
+        claim.failed(now(), str(exc))
+        stats.failed += 1
+        log.error("mail.failed", error=str(exc), permanent=True, **fields)
+        return True
+    except TransientSendError as exc:
+        at = now()
+        attempts = item.attempts + 1
+        if attempts >= policy.max_attempts:
+            claim.failed(at, f"gave up after {attempts} attempts: {exc}")
+            stats.failed += 1
+            log.error("mail.failed", error=str(exc), attempts=attempts, **fields)
+        else:
+            claim.retry(at, at + policy.backoff(attempts), str(exc))
+            stats.retried += 1
+            log.warning("mail.retry", error=str(exc), attempts=attempts, **fields)
+        if exc.connection:
+            stats.connection_error = str(exc)
+            return False
+        return True
+    claim.sent(now())
+    stats.sent += 1
+    log.info("mail.sent", to=len(item.recipients), note=note or None, **fields)
+    return True

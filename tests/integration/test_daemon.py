@@ -1,0 +1,267 @@
+"""End to end: the real `casebot` command in a subprocess against Dovecot and the SMTP sink.
+
+Covers the daemon (IDLE push, SIGTERM, reconnect after a dropped connection), the crash test (kill -9 in the
+middle, restart: nothing lost, nothing twice), the MTA pipe and the admin commands.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from corpus import generate
+from servers import ImapAccount, SmtpSink
+
+from casebot.store import Store
+
+CASEBOT = [sys.executable, "-m", "casebot"]
+
+
+def write_config(tmp: Path, account: ImapAccount, sink: SmtpSink, db_url: str, **extra: str) -> Path:
+    sections = {
+        "mailbox": (
+            f'kind = "imap"\nhost = "{account.host}"\nport = {account.port}\nsecurity = "none"\n'
+            f'username = "{account.user}"\npassword_env = "CASEBOT_TEST_IMAP_PASSWORD"\n'
+            f"poll_interval = 30.0\ntimeout = 5.0\n" + extra.get("mailbox", "")
+        ),
+        "outgoing": (
+            f'kind = "smtp"\nhost = "{sink.host}"\nport = {sink.port}\nsecurity = "none"\n'
+            f'from_address = "Example Support <support@example.com>"\nretry_base = 0.2\n' + extra.get("outgoing", "")
+        ),
+        "database": f'url = "{db_url}"\n',
+        "acknowledgement": "rate_limit = 0\n",
+        "logging": 'level = "info"\nformat = "json"\n',
+        "daemon": "deliver_interval = 0.3\n",
+    }
+    path = tmp / "casebot.toml"
+    path.write_text("".join(f"[{name}]\n{body}\n" for name, body in sections.items()))
+    return path
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "CASEBOT_TEST_IMAP_PASSWORD": "secret"}
+
+
+def start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    out = open(log, "ab")  # noqa: SIM115 - handed to the child; closed with the test's tmp dir
+    return subprocess.Popen([*CASEBOT, "--config", str(config), "run"], stdout=out, stderr=out, env=env())
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=timeout)
+
+
+def events(log: Path) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    if not log.exists():
+        return out
+    for line in log.read_text().splitlines():
+        if line.startswith("{"):
+            out.append(json.loads(line))
+    return out
+
+
+def wait_until(predicate: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def cases_json(config: Path) -> list[dict[str, object]]:
+    out = subprocess.run([*CASEBOT, "--config", str(config), "cases", "list", "--json"], env=env(),
+                         capture_output=True, check=True, timeout=60)
+    result: list[dict[str, object]] = json.loads(out.stdout)
+    return result
+
+
+def message(n: int, sender: str = "alice@client.example", subject: str = "Printer on fire") -> bytes:
+    return (
+        f"From: Alice <{sender}>\r\nTo: support@example.com\r\nSubject: {subject} {n}\r\n"
+        f"Message-ID: <daemon-{n}-{time.time_ns()}@client.example>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n"
+        f"\r\nIt does not print. {n}\r\n"
+    ).encode()
+
+
+def test_daemon_idle_push_sigterm_and_reconnect(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, sqlite_url: str
+) -> None:
+    config = write_config(tmp_path, imap_account, smtp_sink, sqlite_url)
+    log = tmp_path / "daemon.log"
+    proc = start_daemon(config, log)
+    try:
+        wait_until(lambda: any(e.get("event") == "daemon.started" for e in events(log)), 20, "daemon start")
+        time.sleep(1.0)  # let it enter IDLE: the poll interval is 30 s, so only IDLE can wake it in time
+        imap_account.append(message(1))
+        assert smtp_sink.wait_for(1, timeout=15), "IDLE did not wake the daemon"
+        ack = email.message_from_bytes(smtp_sink.messages[0].content, policy=email.policy.default)
+        assert ack["Subject"].startswith("[CASE-000001] Printer on fire 1")
+        assert ack["Auto-Submitted"] == "auto-replied"
+
+        # Drop the server side of the IDLE connection: imapclient's idle_check() then returns [] forever.
+        for pid in imap_account.server.imap_processes():
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+        imap_account.append(message(2))
+        assert smtp_sink.wait_for(2, timeout=30), "daemon did not reconnect after the dropped connection"
+        assert proc.poll() is None
+    finally:
+        rc = stop(proc)
+    assert rc == 0
+    names = [e.get("event") for e in events(log)]
+    assert "mailbox.unavailable" in names  # the drop was noticed, not silently busy-looped
+    assert names.count("case.opened") == 2
+    assert names[-1] == "daemon.stopped"
+    for e in events(log):  # logs never carry bodies or passwords
+        assert "secret" not in json.dumps(e)
+        assert "It does not print" not in json.dumps(e)
+
+
+def test_kill_9_loses_nothing_and_duplicates_nothing(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, db_url: str
+) -> None:
+    sqlite_url = db_url  # both engines: SQLite (one instance) and PostgreSQL (leases, advisory lock)
+    samples = generate(120, seed=7)
+    client = imap_account.connect()
+    for s in samples:
+        client.append("INBOX", s.raw)
+    client.logout()
+    config = write_config(tmp_path, imap_account, smtp_sink, sqlite_url, mailbox="batch_size = 10\n")
+    log = tmp_path / "daemon.log"
+    rng = random.Random(42)
+    kills = 0
+    progress: list[int] = []
+    store = Store(sqlite_url)
+    try:
+        # Kill -9 at random moments while the daemon works through the mailbox, then let it finish.
+        for _ in range(4):
+            starts = sum(1 for e in events(log) if e.get("event") == "daemon.started")
+            proc = start_daemon(config, log)
+            wait_until(
+                lambda n=starts: sum(1 for e in events(log) if e.get("event") == "daemon.started") > n,  # type: ignore[misc]
+                20,
+                "daemon start",
+            )
+            time.sleep(rng.uniform(0.05, 0.4))
+            proc.kill()
+            proc.wait(timeout=10)
+            kills += 1
+            progress.append(len(store.list_cases()))
+        # The kills must have landed in the middle of the work, or this test proves nothing.
+        print("progress after each kill:", progress)
+        assert 0 < progress[0] < progress[-1] < len(samples), progress
+        proc = start_daemon(config, log)
+
+        def drained() -> bool:
+            c = imap_account.connect()
+            try:
+                c.select_folder("INBOX", readonly=True)
+                left = c.search(["UNKEYWORD", "$CasebotProcessed"])
+            finally:
+                c.logout()
+            counts = store.outbox_counts()
+            return not left and counts.get("pending", 0) == 0 and bool(counts)
+
+        wait_until(drained, 90, "the mailbox and the outbox to drain")
+        assert stop(proc) == 0
+    finally:
+        store.close()
+
+    store = Store(sqlite_url)
+    try:
+        cases = store.list_cases()
+        with store.transaction() as tx:
+            from sqlalchemy import func, select
+
+            from casebot.store import Message, Outbox  # test-only: read the tables directly
+
+            stored = tx.session.scalar(select(func.count()).select_from(Message))
+            distinct = tx.session.scalar(select(func.count(func.distinct(Message.dedupe_key))))
+            acks = list(tx.session.execute(select(Outbox.message_id, Outbox.case_id, Outbox.status)))
+    finally:
+        store.close()
+    assert stored == distinct == len(samples), "every message stored exactly once"
+    assert sum(c.message_count for c in cases) == len(samples)
+    assert all(status == "sent" for _, _, status in acks)
+    assert len({case_id for _, case_id, _ in acks}) == len(acks), "one acknowledgement per case at most"
+    expected_acks = sum(1 for s in samples if not s.automated and s.kind != "reply")
+    assert len(acks) == expected_acks
+    delivered = [
+        email.message_from_bytes(m.content, policy=email.policy.compat32)["Message-ID"].strip("<> ")
+        for m in smtp_sink.messages
+    ]
+    # Every queued acknowledgement reached the server; nothing else did. A resend can only happen if a kill
+    # lands between the server's 250 and the commit of "sent", and then it carries the same Message-ID.
+    assert set(delivered) == {mid for mid, _, _ in acks}
+    assert len(delivered) - len(set(delivered)) <= kills
+
+
+def test_mta_pipe_ingest(tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, sqlite_url: str) -> None:
+    config = write_config(tmp_path, imap_account, smtp_sink, sqlite_url)
+    raw = message(7, subject="Production system down")
+    run = [*CASEBOT, "--config", str(config), "ingest"]
+    first = subprocess.run(run, input=raw, capture_output=True, env=env(), timeout=60)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.decode().strip() == "opened CASE-000001"
+    again = subprocess.run(run, input=raw, capture_output=True, env=env(), timeout=60)
+    assert again.returncode == 0
+    assert again.stdout.decode().strip() == "duplicate"
+    [case] = cases_json(config)
+    assert case["priority"] == "critical" and case["message_count"] == 1
+    assert {"reference", "subject", "requester", "status", "priority", "created_at", "message_count"} <= set(case)
+
+    # The database is unreachable: the MTA must keep the message and retry (EX_TEMPFAIL), not bounce it.
+    down = write_config(tmp_path / "down", imap_account, smtp_sink, "postgresql+psycopg://nobody@127.0.0.1:1/x") \
+        if (tmp_path / "down").mkdir() is None else None
+    assert down is not None
+    failed = subprocess.run([*CASEBOT, "--config", str(down), "ingest"], input=raw, capture_output=True,
+                            env=env(), timeout=60)
+    assert failed.returncode == 75, failed.stderr
+
+
+def test_check_and_config_errors(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, sqlite_url: str
+) -> None:
+    config = write_config(tmp_path, imap_account, smtp_sink, sqlite_url)
+    ok = subprocess.run([*CASEBOT, "--config", str(config), "check"], capture_output=True, env=env(), timeout=60)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert b"logged in" in ok.stdout and b"FAIL" not in ok.stdout
+
+    wrong = subprocess.run([*CASEBOT, "--config", str(config), "check"], capture_output=True, timeout=60,
+                           env={**env(), "CASEBOT_TEST_IMAP_PASSWORD": "wrong"})
+    assert wrong.returncode == 1
+    assert b"FAIL  mailbox: IMAP login" in wrong.stdout
+    assert b"wrong" not in wrong.stdout + wrong.stderr  # the password itself is never printed
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(config.read_text().replace("[mailbox]\n", "[mailbox]\nhots = 1\n"))
+    res = subprocess.run([*CASEBOT, "--config", str(bad), "poll"], capture_output=True, env=env(), timeout=60)
+    assert res.returncode == 78
+    assert b"mailbox.hots: unknown key" in res.stderr
+
+
+@pytest.mark.parametrize("kind", ["maildir"])
+def test_poll_from_maildir_to_maildir(tmp_path: Path, kind: str) -> None:
+    """The embedded default the README's first command uses: no server at all."""
+    res = subprocess.run([*CASEBOT, "demo", "--dir", str(tmp_path / "demo")], capture_output=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    text = res.stdout.decode()
+    assert "opened 7, threaded 1" in text
+    assert "CASE-000007" in text and "CASE-000008" not in text
+    sent = list((tmp_path / "demo" / "sent" / "new").iterdir())
+    assert len(sent) == 6  # 7 cases, one of them an out-of-office reply: no acknowledgement to it
+    again = subprocess.run([*CASEBOT, "demo", "--dir", str(tmp_path / "demo")], capture_output=True, timeout=120)
+    assert "duplicate 8" in again.stdout.decode()
+    assert len(list((tmp_path / "demo" / "sent" / "new").iterdir())) == 6
