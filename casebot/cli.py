@@ -221,21 +221,19 @@ def _print_case(d: dict[str, Any]) -> None:
 
 
 def _db(settings: config.Settings, args: argparse.Namespace) -> int:
-    from casebot.store import Store
+    from casebot.service import database_url
+    from casebot.store import Store, StoreError
 
-    url = settings.database.url
-    store = Store(url) if not url.startswith("sqlite") else None
-    if store is None:
-        from casebot.service import open_store
-
-        store = open_store(config.Settings(**{**settings.__dict__, "database": config.DatabaseSettings(url, True)}))
-        print(f"database schema at {store.revision()} (newest {store.head()})")
+    store = Store(database_url(settings))
+    try:
+        before = store.revision()
+        after = store.upgrade()
+    except StoreError as exc:
+        print(f"casebot db upgrade: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL
+    finally:
         store.close()
-        return EX_OK
-    before = store.revision()
-    after = store.upgrade()
-    print(f"database schema {before or 'empty'} -> {after}")
-    store.close()
+    print(f"database schema {before or 'empty'} -> {after}" if before != after else f"database schema at {after}")
     return EX_OK
 
 
@@ -283,7 +281,7 @@ def _demo(folder: Path) -> int:
     rc = _poll(settings, argparse.Namespace())
     print(f"\n$ casebot --config {cfg} cases list")
     _cases(settings, argparse.Namespace(cases_command="list", status=None, json=False))
-    sent = sorted((folder / "sent" / "new").glob("*"))
+    sent = sorted((folder / "sent" / "new").glob("*"), key=lambda p: p.stat().st_mtime_ns)
     print(f"\n{len(sent)} acknowledgement(s) in {folder / 'sent' / 'new'}; the first one:\n")
     if sent:
         print(sent[0].read_text(encoding="utf-8", errors="replace"))

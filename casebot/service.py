@@ -117,15 +117,22 @@ def deliver_policy(settings: Settings) -> DeliverPolicy:
     return DeliverPolicy(s.max_attempts, s.retry_base, s.retry_max)
 
 
-def open_store(settings: Settings) -> Store:
+def database_url(settings: Settings) -> str:
     url = settings.database.url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and settings.source is not None:
         # A relative SQLite path is relative to the config file, like every other path in it.
         url = "sqlite:///" + str(settings.resolve_path(url[len("sqlite:///") :]))
     if url.startswith("sqlite:////"):
-        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-    store = Store(url)
-    if settings.database.auto_upgrade:
+        try:
+            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"database.url: cannot create the folder of {url!r}: {exc.strerror}") from exc
+    return url
+
+
+def open_store(settings: Settings, upgrade: bool | None = None) -> Store:
+    store = Store(database_url(settings))
+    if settings.database.auto_upgrade if upgrade is None else upgrade:
         store.upgrade()
     elif store.revision() != store.head():
         raise ConfigError(
@@ -276,7 +283,7 @@ class Daemon:
                     delay = 1.0
                     if not self.stop.is_set():
                         self.runtime.mailbox.wait(s.mailbox.poll_interval, self.stop)
-                except (MailboxUnavailable, StoreUnavailable) as exc:
+                except (MailboxUnavailable, StoreUnavailable, StoreError) as exc:
                     log.warning("mailbox.unavailable", error=str(exc), retry_in=round(delay, 1))
                     self.runtime.mailbox.close()
                     self.stop.wait(delay)

@@ -213,7 +213,7 @@ def _queue_ack(
     now: dt.datetime,
 ) -> None:
     m = ctx.mail
-    to = m.reply_to.addr if m.reply_to and m.reply_to.addr else m.sender.addr
+    to = ctx.ack_to
     targets = deps.sla.targets.get(priority)
     deadlines = deps.sla.deadlines(priority, now)
     cal = deps.sla.calendar

@@ -74,6 +74,7 @@ class Context:
     priority: str | None = None
     priority_rule: str | None = None
     acknowledge: bool = False
+    ack_to: str = ""  # where an acknowledgement goes: Reply-To if given, else From
     ack_reason: str = ""
     trace: list[dict[str, Any]] = field(default_factory=list)
 

@@ -149,11 +149,16 @@ def acknowledgement(ctx: Context) -> None:
         return suppress("acknowledgements disabled (acknowledgement.enabled = false)")
     if ctx.automated:
         return suppress(f"automated mail: {ctx.automated}")
+    m = ctx.mail
+    ctx.ack_to = m.reply_to.addr if m.reply_to and m.reply_to.addr else m.sender.addr
+    if not ctx.ack_to or ctx.ack_to in ctx.config.own_addresses:
+        return suppress(f"no address to reply to (Reply-To/From: {ctx.ack_to or 'empty'})")
     limit = ctx.config.ack_rate_limit
     if limit:
-        sent = ctx.lookup.acks_to(ctx.mail.sender.addr, ctx.now - ctx.config.ack_rate_window)
+        # Counted per destination: a forged Reply-To cannot turn casebot into a mail cannon aimed at a victim.
+        sent = ctx.lookup.acks_to(ctx.ack_to, ctx.now - ctx.config.ack_rate_window)
         if sent >= limit:
-            return suppress(f"rate limit: {sent} acknowledgements to this sender in the window (limit {limit})")
+            return suppress(f"rate limit: {sent} acknowledgements to {ctx.ack_to} in the window (limit {limit})")
     ctx.acknowledge, ctx.ack_reason = True, "new case"
     ctx.record("acknowledgement", "send")
     return None

@@ -1,0 +1,62 @@
+"""A message that keeps failing is retried a bounded number of times, then quarantined; it never blocks the
+messages after it, and nothing is lost (the raw bytes stay in the database and in the quarantine folder).
+
+The failure is injected into casebot's own ingest step (a fault in casebot, not a fake server): Dovecot, the
+SMTP sink and the database are all real.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cbtest import Harness, folder_messages, make_mail
+from servers import ImapAccount, SmtpSink
+
+from casebot.jobs import ingest
+
+
+@pytest.fixture
+def harness(imap_account: ImapAccount, smtp_sink: SmtpSink, db_url: str) -> Iterator[Harness]:
+    h = Harness(imap_account, smtp_sink, db_url)
+    yield h
+    h.close()
+
+
+def test_failing_message_is_retried_then_quarantined(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_apply = ingest._apply
+
+    def explode_on_poison(tx: Any, deps: Any, ctx: Any, source: str, now: Any) -> ingest.Outcome:
+        if "poison" in ctx.mail.subject:
+            raise RuntimeError("simulated fault while storing")
+        return real_apply(tx, deps, ctx, source, now)
+
+    monkeypatch.setattr(ingest, "_apply", explode_on_poison)
+    harness.append(
+        make_mail("alice@client.example", "First question"),
+        make_mail("bob@client.example", "poison message"),
+        make_mail("carol@client.example", "Third question"),
+    )
+    results = [harness.poll(mailbox={"max_attempts": 3}) for _ in range(4)]
+
+    # The messages around the bad one were handled on the first pass: it did not block them.
+    assert results[0].ingest.counts == {"opened": 2, "failed": 1}
+    assert results[1].ingest.counts == {"failed": 1}
+    assert results[2].ingest.counts == {"quarantined": 1}
+    assert results[3].ingest.seen == 0  # gone from the INBOX: nothing left to retry
+    assert [c.subject for c in harness.cases()] == ["First question", "Third question"]
+    assert len(harness.sent()) == 2
+    assert harness.quarantine_count() == 1
+    moved = folder_messages(harness.account, "Quarantine")
+    assert len(moved) == 1 and b"poison message" in next(iter(moved.values()))
+    assert not folder_messages(harness.account, "INBOX") or all(
+        b"poison" not in raw for raw in folder_messages(harness.account, "INBOX").values()
+    )
+    with harness.store.transaction() as tx:
+        from casebot.store import Quarantined
+        from sqlalchemy import select
+
+        row = tx.session.scalars(select(Quarantined)).one()
+        assert "simulated fault while storing" in row.reason
+        assert b"poison message" in row.raw  # nothing the client sent is lost
