@@ -259,7 +259,7 @@ class Daemon:
             self.runtime.store.outbox_release_all()  # one instance: claims left by a crash are ours to retake
         self.scheduler.add_job(
             self._deliver_tick, "interval", seconds=s.daemon.deliver_interval, id="deliver",
-            max_instances=1, coalesce=True, next_run_time=dt.datetime.now(dt.UTC),
+            max_instances=1, coalesce=True, next_run_time=clock.utcnow(),
             misfire_grace_time=None,
         )
         self.scheduler.start()
@@ -279,7 +279,7 @@ class Daemon:
                     stats = self.runtime.ingest_once(self.stop)
                     if stats.seen:
                         log.info("ingest.tick", seen=stats.seen, **stats.counts)
-                        self.scheduler.modify_job("deliver", next_run_time=dt.datetime.now(dt.UTC))
+                        self.scheduler.modify_job("deliver", next_run_time=clock.utcnow())
                     delay = 1.0
                     if not self.stop.is_set():
                         self.runtime.mailbox.wait(s.mailbox.poll_interval, self.stop)

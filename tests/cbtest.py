@@ -18,11 +18,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Any, cast
+from typing import Any
 
 import structlog
-from sqlalchemy import func, select
 from servers import ImapAccount, SmtpSink, free_port
+from sqlalchemy import func, select
 
 from casebot import logging as cblog
 from casebot.config import Settings, from_mapping
@@ -117,7 +117,7 @@ def make_mail(
 
 
 def parse(raw: bytes) -> EmailMessage:
-    return cast(EmailMessage, email.message_from_bytes(raw, policy=email.policy.default))
+    return email.message_from_bytes(raw, policy=email.policy.default)
 
 
 def bare_id(value: str | None) -> str | None:

@@ -7,6 +7,7 @@ reads the results back through `casebot.store.Store` and the sink: nothing is mo
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from email.utils import parseaddr
@@ -29,6 +30,9 @@ from cbtest import (
 )
 from corpus import AUTOMATED_KINDS, Sample, generate
 from servers import ImapAccount, SmtpSink, free_port
+
+from casebot.service import PollResult, poll
+from casebot.store import Store
 
 SEED = 20261116
 NO_RATE_LIMIT = {"rate_limit": 0}
@@ -214,7 +218,7 @@ def test_seen_is_untouched_and_processed_keyword_is_set(h: Harness) -> None:
 def test_processed_folder_moves_mail_out_of_inbox(h: Harness) -> None:
     samples = generate(8, seed=SEED + 3)
     h.append(*(s.raw for s in samples))
-    moved = {"mailbox": {"processed_folder": "Processed"}, "acknowledgement": NO_RATE_LIMIT}
+    moved: dict[str, Any] = {"mailbox": {"processed_folder": "Processed"}, "acknowledgement": NO_RATE_LIMIT}
 
     result = h.poll(**moved)
 
@@ -446,6 +450,68 @@ def test_auto_reply_to_our_acknowledgement_is_stored_without_an_answer(
     assert h.store.outbox_counts() == {"sent": 1}
     assert h.poll().ingest.seen == 0
     assert len(h.sink.messages) == 1
+
+
+# -- several instances (PostgreSQL) --------------------------------------------------------------------------------
+
+
+def test_concurrent_polls_on_postgresql_store_and_acknowledge_each_message_once(
+    imap_account: ImapAccount, smtp_sink: SmtpSink, postgres_url: str
+) -> None:
+    """Three `casebot poll` runs at once on one mailbox and one PostgreSQL database (cron overlapping a slow run):
+    the dedupe key, the counter row lock and SKIP LOCKED claims keep every message stored once and every
+    acknowledgement sent once. The schema is migrated first: Alembic's module-level proxies are not thread-safe,
+    so in-process threads must not all run `Store.upgrade()` (separate processes would)."""
+    migrated = Store(postgres_url)
+    migrated.upgrade()
+    migrated.close()
+    h = Harness(imap_account, smtp_sink, postgres_url)
+    try:
+        samples = generate(40, seed=SEED + 5)
+        h.append(*(s.raw for s in samples))
+        settings = h.settings(
+            acknowledgement=NO_RATE_LIMIT, mailbox={"batch_size": 5}, database={"auto_upgrade": False}
+        )
+        results: list[PollResult] = []
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(3)
+
+        def run() -> None:
+            try:
+                barrier.wait(timeout=30)
+                results.append(poll(settings))
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not any(t.is_alive() for t in threads)
+        assert errors == []
+        assert all(r.errors == [] for r in results)
+        assert sum(r.ingest.counts.get("failed", 0) for r in results) == 0
+
+        expected = expected_references(samples)
+        details = h.details()
+        assert sorted(details) == sorted(set(expected))
+        assert h.stored_message_count() == len(samples)
+        for i, s in enumerate(samples):
+            if s.message_id is not None:
+                (where,) = [r for r, d in details.items() for m in d["messages"] if m["message_id"] == s.message_id]
+                # Every poll works in UID order and a message is committed (or found stored) before any poll
+                # moves past it: numbers follow arrival order and replies always find their parent.
+                assert where == expected[i], (i, s.kind)
+        acked = sum(1 for s in samples if s.kind != "reply" and not s.automated)
+        assert h.sink.wait_for(acked)
+        assert sum(r.deliver.sent for r in results) == acked
+        assert len(h.sink.messages) == acked
+        assert len({str(parse(m.content)["X-Casebot-Reference"]) for m in h.sink.messages}) == acked
+        assert h.store.outbox_counts() == {"sent": acked}
+        assert all(KEYWORD.encode() in f for f in folder_flags(h.account).values())
+    finally:
+        h.close()
 
 
 # -- UIDVALIDITY ------------------------------------------------------------------------------------------------------

@@ -133,7 +133,7 @@ def test_plain_text_preferred_over_html() -> None:
 
 
 def test_unknown_charset_does_not_raise_and_records_defect() -> None:
-    raw = b"From: a@client.example\r\nSubject: x\r\nContent-Type: text/plain; charset=uft-8\r\n\r\nhello caf\xc3\xa9\r\n"
+    raw = b"From: a@client.example\r\nContent-Type: text/plain; charset=uft-8\r\n\r\nhello caf\xc3\xa9\r\n"
     m = parse(raw)
     assert "hello" in m.text
     assert any("uft-8" in d for d in m.defects)
