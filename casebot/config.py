@@ -47,6 +47,7 @@ class SecretSource:
     password: str | None = field(default=None, repr=False)
     password_file: str | None = None
     password_env: str | None = None
+    base_dir: Path | None = None  # the config file's folder: a relative password_file is relative to it
 
     def resolve(self) -> str | None:
         """The secret, read now (files and environment can change between restarts); never logged."""
@@ -56,11 +57,15 @@ class SecretSource:
         if self.password:
             return self.password
         if self.password_file:
-            path = Path(self.password_file)
+            path = Path(self.password_file).expanduser()
             creds = os.environ.get("CREDENTIALS_DIRECTORY")
-            if not path.is_absolute() and creds:
-                # systemd LoadCredential=imap-password:/etc/... gives $CREDENTIALS_DIRECTORY/imap-password
-                path = Path(creds) / path
+            if not path.is_absolute():
+                # systemd LoadCredential=imap-password:/etc/... gives $CREDENTIALS_DIRECTORY/imap-password;
+                # outside systemd, a relative name is relative to the config file, like every other path.
+                if creds and (Path(creds) / path).exists():
+                    path = Path(creds) / path
+                elif self.base_dir is not None:
+                    path = self.base_dir / path
             try:
                 return path.read_text(encoding="utf-8").rstrip("\r\n")
             except OSError as exc:
@@ -98,9 +103,6 @@ class MailboxSettings:
     max_attempts: int = 3
     reconnect_max_delay: float = 300.0
 
-    @property
-    def secret(self) -> SecretSource:
-        return SecretSource("mailbox", self.password, self.password_file, self.password_env)
 
 
 @dataclass(frozen=True)
@@ -121,9 +123,6 @@ class OutgoingSettings:
     retry_base: float = 30.0
     retry_max: float = 3600.0
 
-    @property
-    def secret(self) -> SecretSource:
-        return SecretSource("outgoing", self.password, self.password_file, self.password_env)
 
 
 @dataclass(frozen=True)
@@ -210,6 +209,12 @@ class Settings:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     source: Path | None = None  # the file these came from; relative paths in it are resolved against its folder
+
+    def secret(self, section: str) -> SecretSource:
+        """Where the password of `mailbox` or `outgoing` comes from; `.resolve()` reads it."""
+        s: MailboxSettings | OutgoingSettings = self.mailbox if section == "mailbox" else self.outgoing
+        base = self.source.parent if self.source is not None else None
+        return SecretSource(section, s.password, s.password_file, s.password_env, base)
 
     def resolve_path(self, value: str) -> Path:
         p = Path(value).expanduser()
@@ -403,10 +408,18 @@ def validate(s: Settings) -> None:
             raise ConfigError(f"sla.extra_holidays[{i}]: expected a date like 2026-12-24, got {day!r}") from exc
     _choice("logging.level", s.logging.level, ("debug", "info", "warning", "error"))
     _choice("logging.format", s.logging.format, ("auto", "json", "console"))
+    calendar_only = dataclasses.replace(s, sla=dataclasses.replace(s.sla, targets={}))
     try:
-        policy = s.sla_policy()
+        calendar = calendar_only.sla_policy().calendar
     except slamod.CalendarError as exc:
         raise ConfigError(f"sla: {exc}") from exc
+    for name, target in s.sla.targets.items():
+        for which in ("first_response", "resolution"):
+            try:
+                slamod.parse_duration(getattr(target, which), calendar)
+            except slamod.CalendarError as exc:
+                raise ConfigError(f"sla.targets.{name}.{which}: {exc}") from exc
+    policy = s.sla_policy()
     missing = [p for p in slamod.PRIORITIES if p not in policy.targets]
     if missing:
         raise ConfigError(f"sla.targets: no targets for {', '.join(missing)}")

@@ -158,6 +158,7 @@ def message_ids(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(f.strip() for f in found if f.strip()))
 
 
+_GENERATED_NAME = re.compile(r"[A-Za-z]{10}\.(?:txt|rtf)")
 _EXTENSIONS = {"application/pdf": ".pdf", "text/plain": ".txt", "image/png": ".png", "image/jpeg": ".jpg"}
 
 
@@ -237,7 +238,12 @@ def _attachments(parsed: Any, defects: list[str]) -> tuple[Attachment, ...]:
                 except LookupError:
                     data = str(payload).encode("utf-8", "replace")
             ctype = clean_text(str(att.get("mail_content_type") or "application/octet-stream")).lower()
-            out.append(Attachment(sanitize_filename(str(att.get("filename") or ""), i, ctype), ctype, data))
+            name = str(att.get("filename") or "")
+            if _GENERATED_NAME.fullmatch(name) and name not in str(att.get("content-disposition") or ""):
+                # mail-parser invents a random `xxxxxxxxxx.txt` for a nameless part: the same bytes would get a
+                # different name on every parse. Use casebot's own deterministic fallback instead.
+                name = ""
+            out.append(Attachment(sanitize_filename(name, i, ctype), ctype, data))
         except Exception as exc:
             # One bad part must not lose the rest; the raw bytes are kept anyway.
             defects.append(f"attachment {i} unreadable: {type(exc).__name__}")

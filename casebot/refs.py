@@ -84,5 +84,5 @@ def tag_subject(reference: str, subject: str) -> str:
     """`[CASE-000123] original subject`, without stacking tags or reply prefixes on each round trip."""
     clean = strip_reply_prefixes(subject)
     tag = f"[{reference}]"
-    clean = clean.replace(tag, "").strip()
+    clean = re.sub(r"\s*" + re.escape(tag) + r"\s*", " ", clean, flags=re.IGNORECASE).strip()
     return f"{tag} {clean}" if clean else tag

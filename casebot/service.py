@@ -93,7 +93,7 @@ def build_mailbox(settings: Settings) -> Mailbox | None:
     if s.kind == "imap":
         from casebot.imap import ImapMailbox
 
-        return ImapMailbox(s, s.secret.resolve())
+        return ImapMailbox(s, settings.secret("mailbox").resolve())
     if s.kind == "maildir":
         from casebot.maildir import MaildirMailbox
 
@@ -106,7 +106,7 @@ def build_sender(settings: Settings) -> Sender:
     if s.kind == "smtp":
         from casebot.smtp import SmtpSender
 
-        return SmtpSender(s, s.secret.resolve())
+        return SmtpSender(s, settings.secret("outgoing").resolve())
     from casebot.maildir import MaildirSender
 
     return MaildirSender(settings.resolve_path(s.path))

@@ -64,6 +64,10 @@ class Templates:
             raise TemplateError(f"template {exc.filename or name!r} line {exc.lineno}: {exc.message}") from exc
         except jinja2.exceptions.SecurityError as exc:
             raise TemplateError(f"template {name!r}: unsafe operation refused: {exc}") from exc
+        except Exception as exc:
+            # An admin's template can fail at run time in any way (a filter on the wrong type, 1 // 0): it is
+            # still a template problem, and the caller keeps the case and records why no mail went out.
+            raise TemplateError(f"template {name!r}: {type(exc).__name__}: {exc}") from exc
         first, _, body = text.partition("\n")
         if not first.lower().startswith("subject:"):
             raise TemplateError(f"template {name!r}: the first line must be 'Subject: ...'")

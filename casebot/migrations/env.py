@@ -1,21 +1,38 @@
-"""Alembic environment: runs migrations on the engine casebot's store hands over (never a URL from an ini file)."""
+"""Alembic environment: runs migrations on the engine casebot's store hands over (never a URL from an ini file).
+
+Several instances may start together on a fresh PostgreSQL database: a session advisory lock makes them take
+turns, so the first one migrates and the others find the schema at head. (SQLite transactions already begin
+IMMEDIATE, which serialises them.)
+"""
 
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import text
 
 from casebot.store import Base
+
+MIGRATION_LOCK = 0x63617365626F74  # "casebot"
 
 config = context.config
 engine = config.attributes["engine"]
 
 with engine.connect() as connection:
-    context.configure(
-        connection=connection,
-        target_metadata=Base.metadata,
-        render_as_batch=True,  # SQLite cannot ALTER most things; batch mode rebuilds tables instead
-        compare_type=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-    connection.commit()
+    locked = connection.dialect.name == "postgresql"
+    if locked:
+        connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+        connection.commit()
+    try:
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            render_as_batch=True,  # SQLite cannot ALTER most things; batch mode rebuilds tables instead
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+    finally:
+        if locked:
+            connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+            connection.commit()

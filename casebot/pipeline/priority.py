@@ -45,8 +45,12 @@ class Match:
     keyword: str
 
 
+_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+
+
 def match(rules: tuple[PriorityRule, ...], subject: str, body: str) -> Match | None:
-    for where, text in (("subject", subject), ("body", body)):
+    # Phones and Word type curly apostrophes: "can\u2019t log in" must match the rule's "can't log in".
+    for where, text in (("subject", subject.translate(_QUOTES)), ("body", body.translate(_QUOTES))):
         for rule in rules:
             found = rule.search(text)
             if found:
@@ -63,10 +67,10 @@ def parse_rules(data: dict[str, object], origin: str) -> tuple[PriorityRule, ...
         where = f"{origin}: rules[{i}]"
         if not isinstance(item, dict):
             raise RulesError(f"{where}: expected a table")
+        name, priority, keywords = item.get("name"), item.get("priority"), item.get("keywords")
         unknown = set(item) - {"name", "priority", "keywords"}
         if unknown:
-            raise RulesError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-        name, priority, keywords = item.get("name"), item.get("priority"), item.get("keywords")
+            raise RulesError(f"{where} ({name or 'unnamed'}): unknown key(s) {', '.join(sorted(unknown))}")
         if not isinstance(name, str) or not name:
             raise RulesError(f"{where}.name: expected a non-empty string")
         if priority not in PRIORITIES:

@@ -12,6 +12,7 @@ from casebot.pipeline import priority as prio
 from casebot.pipeline.base import CaseView, Context, Stop, step
 
 _NO_REPLY_PRECEDENCE = {"bulk", "junk", "list", "auto_reply", "auto-reply"}
+_NO_REPLY_LOCALPARTS = {"noreply", "no-reply", "donotreply", "do-not-reply", "no_reply"}
 _BOUNCE_LOCALPARTS = {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon", "bounce", "bounces"}
 
 
@@ -55,7 +56,7 @@ def automation_reason(m: mailmodel.InboundMail, own_addresses: frozenset[str]) -
         return "multipart/report (delivery status notification)"
     if m.sender.addr in own_addresses:
         return "sender is casebot's own address"
-    if local in {"noreply", "no-reply", "donotreply", "do-not-reply"}:
+    if local in _NO_REPLY_LOCALPARTS:
         return f"sender {local}@ does not accept replies"
     return None
 
@@ -153,6 +154,9 @@ def acknowledgement(ctx: Context) -> None:
     ctx.ack_to = m.reply_to.addr if m.reply_to and m.reply_to.addr else m.sender.addr
     if not ctx.ack_to or ctx.ack_to in ctx.config.own_addresses:
         return suppress(f"no address to reply to (Reply-To/From: {ctx.ack_to or 'empty'})")
+    local = ctx.ack_to.split("@", 1)[0]
+    if local in _BOUNCE_LOCALPARTS or local in _NO_REPLY_LOCALPARTS:
+        return suppress(f"Reply-To {ctx.ack_to} does not take replies")
     limit = ctx.config.ack_rate_limit
     if limit:
         # Counted per destination: a forged Reply-To cannot turn casebot into a mail cannon aimed at a victim.

@@ -150,7 +150,7 @@ def test_kill_9_loses_nothing_and_duplicates_nothing(
             starts = sum(1 for e in events(log) if e.get("event") == "daemon.started")
             proc = start_daemon(config, log)
             wait_until(
-                lambda n=starts: sum(1 for e in events(log) if e.get("event") == "daemon.started") > n,  # type: ignore[misc]
+                lambda n=starts: sum(1 for e in events(log) if e.get("event") == "daemon.started") > n,
                 20,
                 "daemon start",
             )
@@ -223,9 +223,8 @@ def test_mta_pipe_ingest(tmp_path: Path, imap_account: ImapAccount, smtp_sink: S
     assert {"reference", "subject", "requester", "status", "priority", "created_at", "message_count"} <= set(case)
 
     # The database is unreachable: the MTA must keep the message and retry (EX_TEMPFAIL), not bounce it.
-    down = write_config(tmp_path / "down", imap_account, smtp_sink, "postgresql+psycopg://nobody@127.0.0.1:1/x") \
-        if (tmp_path / "down").mkdir() is None else None
-    assert down is not None
+    (tmp_path / "down").mkdir()
+    down = write_config(tmp_path / "down", imap_account, smtp_sink, "postgresql+psycopg://nobody@127.0.0.1:1/x")
     failed = subprocess.run([*CASEBOT, "--config", str(down), "ingest"], input=raw, capture_output=True,
                             env=env(), timeout=60)
     assert failed.returncode == 75, failed.stderr

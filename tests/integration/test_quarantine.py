@@ -54,8 +54,9 @@ def test_failing_message_is_retried_then_quarantined(harness: Harness, monkeypat
         b"poison" not in raw for raw in folder_messages(harness.account, "INBOX").values()
     )
     with harness.store.transaction() as tx:
-        from casebot.store import Quarantined
         from sqlalchemy import select
+
+        from casebot.store import Quarantined
 
         row = tx.session.scalars(select(Quarantined)).one()
         assert "simulated fault while storing" in row.reason

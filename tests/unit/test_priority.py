@@ -151,11 +151,6 @@ def test_parse_rules_errors_name_the_rule(data: dict[str, object], fragments: li
         assert fragment in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (minor): parse_rules names the rule in parentheses for priority/keyword errors but not for an "
-    "unknown key; the RulesError docstring says the message names the rule",
-)
 def test_unknown_key_error_names_the_rule_by_name() -> None:
     with pytest.raises(RulesError, match=r"\(second\)"):
         parse_rules({"rules": [_rule(), _rule(name="second", weight=3)]}, "my-rules.toml")
