@@ -31,6 +31,10 @@ _WS = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ADDR = re.compile(r"[^\s<>()\[\]:;,\"@]+@[^\s<>()\[\]:;,\"@]+\.[^\s<>()\[\]:;,\"@]+|[^\s<>@,\"]+@[A-Za-z0-9-]+")
 _MSGID = re.compile(r"<([^<>\s]+)>")
+# Longer than any real one (RFC 5321 allows 254 for an address, RFC 5322 998 for a line): anything longer is
+# cut, the same way everywhere, so storage limits agree on SQLite and PostgreSQL and threading still matches.
+MAX_ADDRESS = 320
+MAX_MESSAGE_ID = 900
 
 
 @dataclass(frozen=True)
@@ -138,15 +142,15 @@ def parse_addresses(value: str) -> list[Address]:
         if angles:
             addr = angles[-1].strip()
             name = part[: part.find("<")].strip().strip('"').strip()
-            out.append(Address(clean_text(name), addr.lower() if "@" in addr else ""))
+            out.append(Address(clean_text(name), addr.lower()[:MAX_ADDRESS] if "@" in addr else ""))
             continue
         bare = _ADDR.findall(part)
         if bare:
-            out.extend(Address("", a.strip(".").lower()) for a in bare)
+            out.extend(Address("", a.strip(".").lower()[:MAX_ADDRESS]) for a in bare)
             continue
         name, addr = email.utils.parseaddr(part)
         if "@" in addr:
-            out.append(Address(clean_text(name), addr.lower()))
+            out.append(Address(clean_text(name), addr.lower()[:MAX_ADDRESS]))
     return out
 
 
@@ -155,7 +159,7 @@ def message_ids(value: str) -> tuple[str, ...]:
     found = _MSGID.findall(value or "")
     if not found and value and "@" in value:
         found = [value.strip().strip("<>")]
-    return tuple(dict.fromkeys(f.strip() for f in found if f.strip()))
+    return tuple(dict.fromkeys(f.strip()[:MAX_MESSAGE_ID] for f in found if f.strip()))
 
 
 _GENERATED_NAME = re.compile(r"[A-Za-z]{10}\.(?:txt|rtf)")

@@ -166,12 +166,8 @@ def _check_concurrent_upgrade(url: str) -> None:
         s.close()
 
 
-def test_concurrent_upgrade_from_several_processes_sqlite(sqlite_url: str) -> None:
-    _check_concurrent_upgrade(sqlite_url)
-
-
-def test_concurrent_upgrade_from_several_processes_postgresql(postgres_url: str) -> None:
-    _check_concurrent_upgrade(postgres_url)
+def test_concurrent_upgrade_from_several_processes(db_url: str) -> None:
+    _check_concurrent_upgrade(db_url)
 
 
 # -- outbox -----------------------------------------------------------------------------------------------------------
