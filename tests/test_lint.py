@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_ruff_is_clean() -> None:
-    res = subprocess.run([sys.executable, "-m", "ruff", "check", "casebot", "tests", "bench"], cwd=ROOT,
+    paths = [p for p in ("casebot", "tests", "bench") if (ROOT / p).is_dir()]
+    res = subprocess.run([sys.executable, "-m", "ruff", "check", *paths], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
 
