@@ -81,22 +81,31 @@ class SecretSource:
 
 
 @dataclass(frozen=True)
-class MailboxSettings:
-    kind: str = "imap"
+class ServerSettings:
+    """What a mailbox and an outgoing server have in common: where, how securely, as whom."""
+
+    kind: str = ""
     host: str = "localhost"
-    port: int = 993
+    port: int = 0
     security: str = "tls"
     username: str = ""
     password: str | None = _secret_field()
     password_file: str | None = None
     password_env: str | None = None
     ca_file: str = ""
-    folder: str = "INBOX"
+    path: str = ""
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class MailboxSettings(ServerSettings):
+    kind: str = "imap"
+    port: int = 993
     path: str = "/var/lib/casebot/inbox"
+    folder: str = "INBOX"
     processed_keyword: str = "$CasebotProcessed"
     processed_folder: str = ""
     quarantine_folder: str = "Quarantine"
-    timeout: float = 30.0
     idle: bool = True
     poll_interval: float = 60.0
     batch_size: int = 50
@@ -104,21 +113,13 @@ class MailboxSettings:
     reconnect_max_delay: float = 300.0
 
 
-
 @dataclass(frozen=True)
-class OutgoingSettings:
+class OutgoingSettings(ServerSettings):
     kind: str = "smtp"
-    host: str = "localhost"
     port: int = 587
     security: str = "starttls"
-    username: str = ""
-    password: str | None = _secret_field()
-    password_file: str | None = None
-    password_env: str | None = None
-    ca_file: str = ""
-    from_address: str = "Support <support@example.com>"
     path: str = "/var/lib/casebot/sent"
-    timeout: float = 30.0
+    from_address: str = "Support <support@example.com>"
     max_attempts: int = 10
     retry_base: float = 30.0
     retry_max: float = 3600.0
@@ -212,7 +213,7 @@ class Settings:
 
     def secret(self, section: str) -> SecretSource:
         """Where the password of `mailbox` or `outgoing` comes from; `.resolve()` reads it."""
-        s: MailboxSettings | OutgoingSettings = self.mailbox if section == "mailbox" else self.outgoing
+        s: ServerSettings = self.mailbox if section == "mailbox" else self.outgoing
         base = self.source.parent if self.source is not None else None
         return SecretSource(section, s.password, s.password_file, s.password_env, base)
 
