@@ -62,6 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except config.ConfigError as exc:
         print(f"casebot: configuration error: {exc}", file=sys.stderr)
         return EX_CONFIG
+    except Exception as exc:
+        from casebot.store import StoreError
+
+        if not isinstance(exc, StoreError):
+            raise
+        # The database is down or unreachable at start: a temporary failure (systemd restarts us).
+        print(f"casebot: database unavailable: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL
 
 
 def _run(settings: config.Settings, _args: argparse.Namespace) -> int:

@@ -385,6 +385,9 @@ def validate(s: Settings) -> None:
         ("daemon.deliver_interval", s.daemon.deliver_interval),
     ):
         _positive(path, value)
+    if s.mailbox.poll_interval > 600:
+        # The IDLE loop feeds systemd's watchdog once per round; a round never waits longer than this.
+        raise ConfigError(f"mailbox.poll_interval: at most 600 seconds, got {s.mailbox.poll_interval}")
     if s.acknowledgement.rate_limit < 0:
         raise ConfigError("acknowledgement.rate_limit: must be 0 (no limit) or more")
     if "@" not in s.outgoing.from_address:
