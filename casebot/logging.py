@@ -31,6 +31,11 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         fmt == "auto" and (not sys.stderr.isatty() or "JOURNAL_STREAM" in os.environ or "INVOCATION_ID" in os.environ)
     )
     renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
+    # mail-parser reports parts it skips ("content not handled") through stdlib logging; casebot records parse
+    # defects on the message itself, so only errors from libraries reach the log, as structlog-style JSON lines
+    # would be mixed with plain text otherwise.
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mailparser").setLevel(logging.CRITICAL)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

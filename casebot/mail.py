@@ -13,15 +13,19 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import email.charset
 import email.utils
 import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from email.header import decode_header, make_header
-from email.message import EmailMessage, Message
+from email.header import Header, decode_header, make_header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.mime.text import MIMEText
 from email.parser import BytesHeaderParser
-from email.policy import SMTP, compat32
+from email.policy import compat32
 from typing import Any
 
 import mailparser
@@ -254,7 +258,7 @@ def _attachments(parsed: Any, defects: list[str]) -> tuple[Attachment, ...]:
     return tuple(out)
 
 
-def parse(raw: bytes) -> InboundMail:
+def parse(raw: bytes, known_key: str | None = None) -> InboundMail:
     """Parse raw bytes. Never raises for bad mail; a message with no readable headers at all still parses,
     with defects recorded (the caller decides whether that is worth quarantining)."""
     defects: list[str] = []
@@ -290,8 +294,13 @@ def parse(raw: bytes) -> InboundMail:
     text = "\n\n".join(t.strip() for t in text_parts if t.strip())
     if not text and html:
         text = html_to_text(html)
-    if not text and parsed is None:
+    attachments = _attachments(parsed, defects) if parsed is not None else ()
+    if not text and not html and not attachments:
+        # Nothing readable came out (mail-parser failed, or e.g. multipart without a boundary): show the raw
+        # body rather than an empty case. The raw bytes are kept either way.
         text = _body_bytes(raw).decode("utf-8", "replace")
+        if text.strip():
+            defects.append("no readable text part: raw body shown")
     text = text.replace("\x00", "").replace("\r\n", "\n")
 
     senders = parse_addresses(str(headers_msg.get("from", "") or ""))
@@ -307,7 +316,7 @@ def parse(raw: bytes) -> InboundMail:
     mids = message_ids(str(headers_msg.get("message-id", "") or ""))
     return InboundMail(
         raw=raw,
-        dedupe_key=dedupe_key(raw),
+        dedupe_key=known_key or dedupe_key(raw),
         message_id=mids[0] if mids else None,
         sender=sender,
         to=tuple(a for v in headers_msg.get_all("to", []) or [] for a in parse_addresses(str(v))),
@@ -319,7 +328,7 @@ def parse(raw: bytes) -> InboundMail:
         references=message_ids(str(headers_msg.get("references", "") or "")),
         text=text,
         html=html,
-        attachments=_attachments(parsed, defects) if parsed is not None else (),
+        attachments=attachments,
         headers=headers,
         content_type=headers.get("content-type", "text/plain").split(";")[0].strip().lower(),
         defects=tuple(defects),
@@ -360,13 +369,46 @@ class Outgoing:
     date: dt.datetime | None = None
 
 
+_UTF8_QP = email.charset.Charset("utf-8")
+_UTF8_QP.body_encoding = email.charset.QP  # readable in any client's "view source", unlike base64
+
+
+def _header(name: str, value: str) -> str:
+    value = clean_text(value)
+    return value if value.isascii() else Header(value, "utf-8", header_name=name).encode()
+
+
+def _formataddr(value: str) -> str:
+    parsed = parse_addresses(value)
+    if not parsed:
+        return clean_text(value)
+    return email.utils.formataddr((parsed[0].name, parsed[0].addr), "utf-8")
+
+
+def _text_part(body: str, subtype: str) -> Message:
+    if body.isascii():
+        return MIMEText(body, subtype, "us-ascii")
+    part = MIMENonMultipart("text", subtype)
+    part.set_payload(body, _UTF8_QP)  # sets charset="utf-8" and quoted-printable
+    return part
+
+
 def compose(out: Outgoing) -> bytes:
     """Build the bytes of an outgoing message. Every header value is cleaned, so text taken from a client's mail
-    can never inject a header. RFC 3834: `Auto-Submitted: auto-replied` on everything casebot sends."""
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = clean_text(out.from_address)
-    msg["To"] = ", ".join(clean_text(t) for t in out.to)
-    msg["Subject"] = clean_text(out.subject)
+    can never inject a header. RFC 3834: `Auto-Submitted: auto-replied` on everything casebot sends.
+
+    Built with the compat32 MIME classes rather than `EmailMessage`: four times faster, and composing is on the
+    ingest path of every new case.
+    """
+    text = _text_part(out.text, "plain")
+    msg: Message = text
+    if out.html:
+        msg = MIMEMultipart("alternative")
+        msg.attach(text)
+        msg.attach(_text_part(out.html, "html"))
+    msg["From"] = _formataddr(out.from_address)
+    msg["To"] = ", ".join(_formataddr(t) for t in out.to)
+    msg["Subject"] = _header("Subject", out.subject)
     msg["Date"] = email.utils.format_datetime(out.date or dt.datetime(1970, 1, 1, tzinfo=dt.UTC))
     msg["Message-ID"] = f"<{clean_text(out.message_id)}>"
     if out.in_reply_to:
@@ -379,11 +421,8 @@ def compose(out: Outgoing) -> bytes:
     msg["Auto-Submitted"] = "auto-replied"
     msg["X-Auto-Response-Suppress"] = "All"
     for name, value in out.headers:
-        msg[clean_text(name)] = clean_text(value)
-    msg.set_content(out.text)
-    if out.html:
-        msg.add_alternative(out.html, subtype="html")
-    return msg.as_bytes()
+        msg[clean_text(name)] = _header(clean_text(name), value)
+    return msg.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def address_domain(address: str) -> str:

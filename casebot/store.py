@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from sqlalchemy import (
     JSON,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -152,6 +154,7 @@ class Event(Base):
 
 class Outbox(Base):
     __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at", "id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(300), unique=True, nullable=False)  # idempotency key
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -203,6 +206,7 @@ class OutboxItem:
     raw: bytes
     attempts: int
     case_reference: str | None
+    case_id: int | None
 
 
 @dataclass(frozen=True)
@@ -262,29 +266,43 @@ def _sqlite_setup(engine: Engine) -> None:
 
 
 class Claim:
-    """One claimed outbox row and the three ways its attempt can end."""
+    """One claimed outbox row and the three ways its attempt can end. Each outcome is one UPDATE (plus the
+    audit event), written in the claiming transaction on PostgreSQL and in a short one of its own on SQLite."""
 
-    def __init__(self, store: Store, tx: Tx | None, row: Outbox | None, item: OutboxItem) -> None:
-        self.store, self.tx, self.row, self.item = store, tx, row, item
+    def __init__(self, store: Store, tx: Tx | None, item: OutboxItem) -> None:
+        self.store, self.tx, self.item = store, tx, item
+
+    @contextmanager
+    def _tx(self) -> Iterator[Tx]:
+        if self.tx is not None:
+            yield self.tx
+        else:
+            with self.store.transaction() as tx:
+                yield tx
+
+    def _update(self, tx: Tx, **values: Any) -> None:
+        tx.session.execute(
+            update(Outbox).where(Outbox.id == self.item.id)
+            .values(attempts=Outbox.attempts + 1, claimed_until=None, **values)
+            .execution_options(synchronize_session=False)
+        )
 
     def sent(self, now: dt.datetime) -> None:
-        with self.store._outbox_row(self) as (tx, row):
-            row.status, row.sent_at, row.claimed_until, row.last_error = "sent", now, None, None
-            row.attempts += 1
-            if row.case_id is not None:
-                tx.event(row.case_id, now, f"{row.kind}.sent", key=row.key, message_id=row.message_id)
+        with self._tx() as tx:
+            self._update(tx, status="sent", sent_at=now, last_error=None)
+            if self.item.case_id is not None:
+                tx.event(self.item.case_id, now, f"{self.item.kind}.sent", key=self.item.key,
+                         message_id=self.item.message_id)
 
-    def retry(self, now: dt.datetime, next_at: dt.datetime, error: str) -> int:
-        with self.store._outbox_row(self) as (_tx, row):
-            row.attempts += 1
-            row.next_attempt_at, row.claimed_until, row.last_error = next_at, None, error[:2000]
-            return row.attempts
+    def retry(self, now: dt.datetime, next_at: dt.datetime, error: str) -> None:
+        with self._tx() as tx:
+            self._update(tx, next_attempt_at=next_at, last_error=error[:2000])
 
     def failed(self, now: dt.datetime, error: str) -> None:
-        with self.store._outbox_row(self) as (tx, row):
-            row.status, row.claimed_until, row.last_error = "failed", None, error[:2000]
-            if row.case_id is not None:
-                tx.event(row.case_id, now, f"{row.kind}.failed", key=row.key, error=error[:2000])
+        with self._tx() as tx:
+            self._update(tx, status="failed", last_error=error[:2000])
+            if self.item.case_id is not None:
+                tx.event(self.item.case_id, now, f"{self.item.kind}.failed", key=self.item.key, error=error[:2000])
 
 
 class Store:
@@ -301,6 +319,7 @@ class Store:
             _sqlite_setup(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._leader_conn: Connection | None = None
+        self._leased: deque[OutboxItem] = deque()
 
     def close(self) -> None:
         if self._leader_conn is not None:
@@ -369,49 +388,45 @@ class Store:
 
         PostgreSQL (several instances): the row is locked `FOR UPDATE SKIP LOCKED` in a transaction held open
         while the mail is sent and its outcome written; another instance skips it, and if this process dies the
-        server releases the lock at once. SQLite (one instance): the row is leased (`claimed_until`) in a short
-        transaction, so the database is never locked while an SMTP server answers; a crashed run's leases are
-        taken back at start-up (`outbox_release_all`).
+        server releases the lock at once. SQLite (one instance): rows are leased (`claimed_until`) a few at a
+        time in a short transaction, so the database is never locked while an SMTP server answers; a crashed
+        run's leases are taken back at start-up (`outbox_release_all`), unused ones by `outbox_release_leased`.
         """
         due = (
             select(Outbox)
             .where(Outbox.status == "pending", Outbox.next_attempt_at <= now)
             .order_by(Outbox.next_attempt_at, Outbox.id)
-            .limit(1)
         )
         if not self.is_sqlite:
             with self.transaction() as tx:
-                row = tx.session.scalars(due.with_for_update(skip_locked=True, of=Outbox)).first()
-                yield Claim(self, tx, row, self._item(tx, row)) if row is not None else None
+                row = tx.session.scalars(due.limit(1).with_for_update(skip_locked=True, of=Outbox)).first()
+                yield Claim(self, tx, self._item(tx, row)) if row is not None else None
             return
-        with self.transaction() as tx:
-            row = tx.session.scalars(
-                due.where((Outbox.claimed_until.is_(None)) | (Outbox.claimed_until <= now))
-            ).first()
-            item = None
-            if row is not None:
-                row.claimed_until = now + lease
-                item = self._item(tx, row)
-        yield Claim(self, None, None, item) if item is not None else None
+        if not self._leased:
+            with self.transaction() as tx:
+                rows = list(tx.session.scalars(
+                    due.where((Outbox.claimed_until.is_(None)) | (Outbox.claimed_until <= now)).limit(20)
+                ))
+                for row in rows:
+                    row.claimed_until = now + lease
+                self._leased.extend(self._item(tx, row) for row in rows)
+        yield Claim(self, None, self._leased.popleft()) if self._leased else None
+
+    def outbox_release_leased(self) -> None:
+        """Give back leases this process took but did not attempt (the tick ended early)."""
+        ids = [item.id for item in self._leased]
+        self._leased.clear()
+        if ids:
+            with self.transaction() as tx:
+                tx.session.execute(update(Outbox).where(Outbox.id.in_(ids)).values(claimed_until=None))
 
     @staticmethod
     def _item(tx: Tx, row: Outbox) -> OutboxItem:
         ref = tx.references_for([row.case_id]).get(row.case_id) if row.case_id is not None else None
         return OutboxItem(
             row.id, row.key, row.kind, row.envelope_from, tuple(row.recipients), row.message_id, row.raw,
-            row.attempts, ref,
+            row.attempts, ref, row.case_id,
         )
-
-    @contextmanager
-    def _outbox_row(self, claim: Claim) -> Iterator[tuple[Tx, Outbox]]:
-        if claim.tx is not None and claim.row is not None:
-            yield claim.tx, claim.row
-            return
-        with self.transaction() as tx:
-            row = tx.session.get(Outbox, claim.item.id)
-            if row is None:  # deleted by an admin meanwhile: nothing to record
-                raise LookupError(f"outbox row {claim.item.id} is gone")
-            yield tx, row
 
     def outbox_release_all(self) -> None:
         """Single-instance start-up (SQLite): leases left by a crashed run are ours, take them back now."""
@@ -483,6 +498,7 @@ class Tx:
             status="new", priority=priority, priority_rule=priority_rule,
             linked_case_id=linked.id if linked else None, created_at=now, updated_at=now,
             first_response_due=first_response_due, resolution_due=resolution_due,
+            participants=[],  # known empty: spares the lazy load add_participants would otherwise trigger
         )
         self.session.add(case)
         self.session.flush()
@@ -574,9 +590,6 @@ class Tx:
     def quarantine(self, source: str, reason: str, raw: bytes, now: dt.datetime) -> None:
         if self.session.scalar(select(Quarantined.id).where(Quarantined.source == source)) is None:
             self.session.add(Quarantined(source=source, reason=reason[:2000], raw=raw, created_at=now))
-
-    def is_quarantined(self, source: str) -> bool:
-        return self.session.scalar(select(Quarantined.id).where(Quarantined.source == source)) is not None
 
     # -- lookups for the pipeline --
 

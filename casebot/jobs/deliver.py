@@ -55,6 +55,7 @@ def deliver(
                 if not _attempt(claim, sender, policy, now, stats):
                     break
     finally:
+        store.outbox_release_leased()
         sender.close()
     return stats
 

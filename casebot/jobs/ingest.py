@@ -77,7 +77,8 @@ class _Lookup:
         return self.tx.case_view(reference)
 
     def is_own_message_id(self, message_id: str) -> bool:
-        return self.tx.is_own_message_id(message_id)
+        # casebot's Message-IDs all start so (mail.make_message_id): anything else needs no database look-up.
+        return message_id.startswith("casebot.") and self.tx.is_own_message_id(message_id)
 
     def acks_to(self, address: str, since: dt.datetime) -> int:
         return self.tx.acks_to(address, since)
@@ -101,13 +102,16 @@ def process(store: Store, deps: IngestDeps, raw: bytes, source: str, now: dt.dat
             with store.transaction() as tx:
                 if tx.message_exists(key):
                     return Outcome("duplicate", detail=key)
-                if tx.failure_attempts(source) >= deps.max_attempts or tx.is_quarantined(source):
+                # The failure row outlives a quarantine, so one look answers "failed before?" and "quarantined?".
+                attempts = tx.failure_attempts(source)
+                if attempts >= deps.max_attempts:
                     tx.quarantine(source, "earlier attempts failed", raw, now)
                     return Outcome("quarantined", detail="earlier attempts failed")
-                parsed = mailmodel.parse(raw)
+                parsed = mailmodel.parse(raw, key)
                 ctx = run_chain(Context(parsed, now, deps.pipeline, _Lookup(tx)))
                 outcome = _apply(tx, deps, ctx, source, now)
-                tx.clear_failure(source)
+                if attempts:
+                    tx.clear_failure(source)
             _log(outcome, ctx, source)
             return outcome
         except IntegrityError:

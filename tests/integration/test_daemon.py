@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,9 +52,25 @@ def env() -> dict[str, str]:
     return {**os.environ, "CASEBOT_TEST_IMAP_PASSWORD": "secret"}
 
 
+_started: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_daemon_outlives_its_test() -> Iterator[None]:
+    """Whatever a test asserts, every daemon it started is gone afterwards (by PID, never by name)."""
+    yield
+    while _started:
+        proc = _started.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 def start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    out = open(log, "ab")  # noqa: SIM115 - handed to the child; closed with the test's tmp dir
-    return subprocess.Popen([*CASEBOT, "--config", str(config), "run"], stdout=out, stderr=out, env=env())
+    with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen([*CASEBOT, "--config", str(config), "run"], stdout=out, stderr=out, env=env())
+    _started.append(proc)
+    return proc
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:

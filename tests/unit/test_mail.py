@@ -503,3 +503,14 @@ def test_make_message_id_is_stable_per_key() -> None:
 def test_visible_body(text: str, limit: int, visible: str) -> None:
     m = parse(raw_message("From: a@client.example", "Subject: x", body=text.replace("\n", "\r\n")))
     assert visible_body(m, limit) == visible
+
+
+def test_multipart_without_boundary_still_shows_the_body() -> None:
+    raw = (
+        b"From: a@client.example\r\nTo: support@example.com\r\nSubject: no boundary\r\n"
+        b"Message-ID: <nb@client.example>\r\nContent-Type: multipart/mixed\r\n\r\n"
+        b"Our invoices page shows the wrong totals.\r\n"
+    )
+    m = parse(raw)
+    assert "wrong totals" in m.text
+    assert any("raw body" in d for d in m.defects)
