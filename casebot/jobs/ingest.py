@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,7 +93,10 @@ def _bare(address: str) -> str:
     return parsed[0].addr if parsed else address
 
 
-def process(store: Store, deps: IngestDeps, raw: bytes, source: str, now: dt.datetime) -> Outcome:
+def process(
+    store: Store, deps: IngestDeps, raw: bytes, source: str, now: dt.datetime,
+    failures: Mapping[str, int] | None = None,
+) -> Outcome:
     """Store one message. Raises StoreUnavailable for database trouble; any other failure is counted against
     the message and, past `max_attempts`, quarantines it (the caller then moves it out of the mailbox)."""
     key = mailmodel.dedupe_key(raw)
@@ -103,7 +106,7 @@ def process(store: Store, deps: IngestDeps, raw: bytes, source: str, now: dt.dat
                 if tx.message_exists(key):
                     return Outcome("duplicate", detail=key)
                 # The failure row outlives a quarantine, so one look answers "failed before?" and "quarantined?".
-                attempts = tx.failure_attempts(source)
+                attempts = failures.get(source, 0) if failures is not None else tx.failure_attempts(source)
                 if attempts >= deps.max_attempts:
                     tx.quarantine(source, "earlier attempts failed", raw, now)
                     return Outcome("quarantined", detail="earlier attempts failed")
@@ -255,8 +258,9 @@ def _queue_ack(
             headers=(("X-Casebot-Reference", reference),), date=now,
         )
     )
+    # The key derives from the message's dedupe key, which this transaction has just found new: no look-up.
     tx.enqueue(key=key, case_id=case_id, kind="ack", envelope_from=_bare(deps.from_address), recipients=[to],
-               message_id=message_id, raw=raw, now=now)
+               message_id=message_id, raw=raw, now=now, known_new=True)
     tx.event(case_id, now, "ack.queued", key=key, to=to, message_id=message_id)
 
 
@@ -278,6 +282,13 @@ def ingest_mailbox(
     Raises MailboxUnavailable (transport) or StoreUnavailable (database) to end the tick."""
     stats = IngestStats()
     pending = mailbox.pending()
+    if not pending:
+        return stats
+    try:
+        with store.transaction() as tx:
+            failures = tx.failure_counts()
+    except OperationalError as exc:
+        raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
     for i in range(0, len(pending), max(1, batch_size)):
         if stop.is_set():
             break
@@ -286,7 +297,7 @@ def ingest_mailbox(
         quarantine: list[str] = []
         try:
             for mid, raw in mailbox.fetch(chunk):
-                outcome = process(store, deps, raw, mailbox.source(mid), now())
+                outcome = process(store, deps, raw, mailbox.source(mid), now(), failures)
                 stats.add(outcome)
                 if outcome.status == "quarantined":
                     quarantine.append(mid)
