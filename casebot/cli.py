@@ -153,8 +153,11 @@ def _check(settings: config.Settings, _args: argparse.Namespace) -> int:
             waiting = len(mailbox.pending())
             mailbox.close()
             s = settings.mailbox
-            where = f"{s.username}@{s.host}:{s.port}/{s.folder}" if s.kind == "imap" else s.path
-            report(True, f"mailbox {s.kind} {where}: logged in, {waiting} message(s) waiting")
+            if s.kind == "imap":
+                report(True, f"mailbox imap {s.username}@{s.host}:{s.port}/{s.folder} ({s.security}): logged in, "
+                             f"{waiting} message(s) waiting")
+            else:
+                report(True, f"mailbox maildir {settings.resolve_path(s.path)}: {waiting} message(s) waiting")
     except TransportError as exc:
         report(False, f"mailbox: {exc}")
     try:
@@ -162,7 +165,8 @@ def _check(settings: config.Settings, _args: argparse.Namespace) -> int:
         sender.open()
         sender.close()
         o = settings.outgoing
-        report(True, f"outgoing {o.kind} " + (f"{o.host}:{o.port} ({o.security})" if o.kind == "smtp" else o.path))
+        where = f"{o.host}:{o.port} ({o.security})" if o.kind == "smtp" else str(settings.resolve_path(o.path))
+        report(True, f"outgoing {o.kind} {where}")
     except TransportError as exc:
         report(False, f"outgoing: {exc}")
     return EX_OK if ok else EX_FAIL

@@ -63,7 +63,7 @@ state_dir = {root}/state
 instance_name = casebot-test-{port}
 log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
-ssl = no
+{ssl_settings}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = {user}
@@ -90,7 +90,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
   }}
 }}
 service anvil {{
@@ -105,6 +106,16 @@ service stats {{
   }}
 }}
 """
+
+
+def _self_signed(root: Path) -> None:
+    """A throw-away certificate for localhost and 127.0.0.1 (openssl is on every machine of this kind)."""
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-keyout", str(root / "key.pem"), "-out", str(root / "cert.pem")],
+        check=True, capture_output=True, timeout=60,
+    )
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -179,10 +190,15 @@ class DovecotServer:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
+    tls_port: int | None = None
+    cert_path: Path | None = None
+
     @classmethod
-    def start(cls, password: str = "secret", startup_timeout: float = 10.0) -> DovecotServer:
+    def start(cls, password: str = "secret", startup_timeout: float = 10.0, tls: bool = False) -> DovecotServer:
         """Start a fresh server on 127.0.0.1:<random port>; returns once it greets ``* OK``.
 
+        With `tls`, the server also offers STARTTLS on that port and implicit TLS on `tls_port`, with a fresh
+        self-signed certificate for `localhost` / 127.0.0.1 at `cert_path` (a client must trust it explicitly).
         Raises :class:`RuntimeError` if Dovecot is not installed or does not come up.
         """
         dovecot = _dovecot_binary()
@@ -191,13 +207,13 @@ class DovecotServer:
         last_error: Exception | None = None
         for _attempt in range(3):  # free_port() is racy; Dovecot fails fast if the port is taken
             try:
-                return cls._start_once(dovecot, password, startup_timeout)
+                return cls._start_once(dovecot, password, startup_timeout, tls)
             except _PortInUse as exc:
                 last_error = exc
         raise RuntimeError(f"dovecot could not bind a port: {last_error}")
 
     @classmethod
-    def _start_once(cls, dovecot: str, password: str, startup_timeout: float) -> DovecotServer:
+    def _start_once(cls, dovecot: str, password: str, startup_timeout: float, tls: bool) -> DovecotServer:
         drop = os.geteuid() == 0  # Dovecot refuses to run login/mail processes as root
         pw = pwd.getpwnam("nobody") if drop else pwd.getpwuid(os.geteuid())
         uid, gid = pw.pw_uid, (pw.pw_gid if drop else os.getegid())
@@ -205,10 +221,17 @@ class DovecotServer:
         # cannot traverse.
         root = Path(tempfile.mkdtemp(prefix="casebot-dovecot-", dir="/tmp"))
         port = free_port()
+        tls_port = free_port() if tls else 0
         try:
             for sub in ("run", "state", "home"):
                 (root / sub).mkdir()
+            ssl_settings = "ssl = no"
+            if tls:
+                _self_signed(root)
+                ssl_settings = f"ssl = yes\nssl_cert = <{root}/cert.pem\nssl_key = <{root}/key.pem"
             conf = _DOVECOT_CONF.format(
+                ssl_settings=ssl_settings,
+                imaps_port=tls_port,
                 root=root,
                 port=port,
                 user=pw.pw_name,
@@ -249,6 +272,8 @@ class DovecotServer:
             proc=proc,
             stdout=stdout,
         )
+        if tls:
+            server.tls_port, server.cert_path = tls_port, root / "cert.pem"
         try:
             server._wait_ready(startup_timeout)
         except BaseException:
