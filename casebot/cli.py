@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     show = csub.add_parser("show", help="show one case with its messages and audit trail")
     show.add_argument("reference")
     show.add_argument("--json", action="store_true", help="print a JSON object")
+    status = csub.add_parser("status", help="set a case's status (recorded in its audit trail)")
+    status.add_argument("reference")
+    status.add_argument("status", choices=["new", "open", "waiting", "resolved", "closed"])
+    status.add_argument("--why", default="set by an admin with 'casebot cases status'", help="reason recorded")
     db = sub.add_parser("db", help="database maintenance")
     dsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     dsub.add_parser("upgrade", help="apply Alembic migrations up to the newest schema")
@@ -195,6 +199,15 @@ def _cases(settings: config.Settings, args: argparse.Namespace) -> int:
                 rows.append([c.reference, c.status, c.priority, str(c.message_count),
                              c.created_at.strftime("%Y-%m-%d %H:%M"), c.requester, c.subject[:60]])
             print(_table(rows))
+            return EX_OK
+        if args.cases_command == "status":
+            from casebot.clock import utcnow
+
+            previous = store.change_status(args.reference, args.status, utcnow(), args.why)
+            if previous is None:
+                print(f"casebot: no case {args.reference!r}", file=sys.stderr)
+                return EX_FAIL
+            print(f"{args.reference}: {previous} -> {args.status}")
             return EX_OK
         detail = store.case_detail(args.reference)
         if detail is None:

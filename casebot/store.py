@@ -454,6 +454,18 @@ class Store:
         with self.transaction() as tx:
             return tx.case_detail(reference)
 
+    def change_status(self, reference: str, status: str, now: dt.datetime, why: str) -> str | None:
+        """Set a case's status (recorded in its audit trail); returns the previous status, None if no such case."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        with self.transaction() as tx:
+            case = tx.case_by_reference(reference)
+            if case is None:
+                return None
+            previous = case.status
+            tx.set_status(case, status, now, why)
+            return previous
+
 
 class Tx:
     """One transaction's worth of operations. Everything the ingest job writes for one message goes through a

@@ -281,3 +281,35 @@ def test_poll_from_maildir_to_maildir(tmp_path: Path, kind: str) -> None:
     again = subprocess.run([*CASEBOT, "demo", "--dir", str(tmp_path / "demo")], capture_output=True, timeout=120)
     assert "duplicate 8" in again.stdout.decode()
     assert len(list((tmp_path / "demo" / "sent" / "new").iterdir())) == 6
+
+
+def test_client_reply_reopens_a_resolved_case_through_the_cli(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, sqlite_url: str
+) -> None:
+    config = write_config(tmp_path, imap_account, smtp_sink, sqlite_url)
+    cli = [*CASEBOT, "--config", str(config)]
+    first = message(1, subject="Invoice export question")
+    imap_account.append(first)
+    subprocess.run([*cli, "poll"], env=env(), check=True, capture_output=True, timeout=120)
+    done = subprocess.run([*cli, "cases", "status", "CASE-000001", "resolved"], env=env(), capture_output=True,
+                          timeout=60)
+    assert done.returncode == 0 and done.stdout.decode().strip() == "CASE-000001: new -> resolved"
+    assert cases_json(config)[0]["status"] == "resolved"
+
+    ack = email.message_from_bytes(smtp_sink.messages[0].content, policy=email.policy.compat32)
+    reply = (
+        f"From: Alice <alice@client.example>\r\nTo: support@example.com\r\nSubject: Re: {ack['Subject']}\r\n"
+        f"Message-ID: <reopen-{time.time_ns()}@client.example>\r\nIn-Reply-To: {ack['Message-ID']}\r\n"
+        f"References: {ack['Message-ID']}\r\n\r\nIt happened again.\r\n"
+    ).encode()
+    imap_account.append(reply)
+    subprocess.run([*cli, "poll"], env=env(), check=True, capture_output=True, timeout=120)
+    [case] = cases_json(config)
+    assert case["status"] == "open" and case["message_count"] == 2
+    shown = subprocess.run([*cli, "cases", "show", "CASE-000001", "--json"], env=env(), capture_output=True,
+                           check=True, timeout=60)
+    kinds = [e["kind"] for e in json.loads(shown.stdout)["events"]]
+    assert kinds.count("status.changed") == 2  # resolved by the admin, reopened by the client's reply
+    missing = subprocess.run([*cli, "cases", "status", "CASE-999999", "closed"], env=env(), capture_output=True,
+                             timeout=60)
+    assert missing.returncode == 1
