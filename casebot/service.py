@@ -281,6 +281,10 @@ class Daemon:
                         log.info("ingest.tick", seen=stats.seen, **stats.counts)
                         self.scheduler.modify_job("deliver", next_run_time=clock.utcnow())
                     delay = 1.0
+                    if stats.seen > stats.counts.get("failed", 0):
+                        # Mail that arrived during the pass was announced before IDLE began: look again now,
+                        # and wait only after a pass that found nothing new (failures retry on the next round).
+                        continue
                     if not self.stop.is_set():
                         self.runtime.mailbox.wait(s.mailbox.poll_interval, self.stop)
                 except (MailboxUnavailable, StoreUnavailable, StoreError) as exc:
