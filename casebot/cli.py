@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from casebot import __version__, config
 from casebot import logging as cblog
@@ -23,8 +23,14 @@ from casebot import logging as cblog
 EX_OK, EX_FAIL, EX_USAGE, EX_TEMPFAIL, EX_CONFIG = 0, 1, 64, 75, 78
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EX_USAGE, f"{self.prog}: error: {message}\n")  # sysexits' EX_USAGE, not argparse's 2
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="casebot", description="Email-to-case ingestion daemon.")
+    p = _Parser(prog="casebot", description="Email-to-case ingestion daemon.")
     p.add_argument("--config", "-c", help="TOML file (default: $CASEBOT_CONFIG, else /etc/casebot/casebot.toml)")
     p.add_argument("--version", action="version", version=f"casebot {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -246,10 +252,10 @@ def _print_case(d: dict[str, Any]) -> None:
 
 
 def _db(settings: config.Settings, args: argparse.Namespace) -> int:
-    from casebot.service import database_url
-    from casebot.store import Store, StoreError
+    from casebot.service import make_store
+    from casebot.store import StoreError
 
-    store = Store(database_url(settings))
+    store = make_store(settings)
     try:
         before = store.revision()
         after = store.upgrade()

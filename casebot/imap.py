@@ -101,33 +101,50 @@ class ImapMailbox:
                 return list(c.search(["ALL"]))
             return list(c.search(["UNKEYWORD", self.s.processed_keyword]))
 
-        return [str(uid) for uid in sorted(self._call("SEARCH", search))]
+        uids = sorted(self._call("SEARCH", search))
+        return [f"{self.uidvalidity}:{uid}" for uid in uids]
+
+    def _uids(self, ids: list[str]) -> list[int]:
+        """The UIDs of ids that are still valid. An id carries the UIDVALIDITY it was listed under: after a
+        reconnect that finds a new UIDVALIDITY, old UIDs may name other messages, so they are never touched
+        (those messages are listed again under the new UIDVALIDITY and deduplicated by content)."""
+        out = []
+        for mid in ids:
+            validity, _, uid = mid.partition(":")
+            if int(validity) == self.uidvalidity:
+                out.append(int(uid))
+        return out
 
     def fetch(self, ids: list[str]) -> Iterator[tuple[str, bytes]]:
         size = max(1, self.s.batch_size)
         for i in range(0, len(ids), size):
-            chunk = [int(u) for u in ids[i : i + size]]
-            data = self._call("FETCH", lambda c, uids=chunk: c.fetch(uids, ["BODY.PEEK[]"]))
+            chunk = self._uids(ids[i : i + size])
+            data = self._call("FETCH", lambda c, uids=chunk: c.fetch(uids, ["BODY.PEEK[]"]) if uids else {})
             for uid in chunk:
                 body = data.get(uid, {}).get(b"BODY[]")
                 if body is not None:  # expunged meanwhile by someone else: nothing to do
-                    yield str(uid), bytes(body)
+                    yield f"{self.uidvalidity}:{uid}", bytes(body)
 
     def source(self, message_id: str) -> str:
-        return f"imap:{self.s.folder}:{self.uidvalidity}:{message_id}"
+        return f"imap:{self.s.folder}:{message_id}"
 
     def mark_done(self, ids: list[str]) -> None:
-        if not ids:
+        if self.client is None:
+            self.open()  # before _uids: a reconnect may bring a new UIDVALIDITY
+        uids = self._uids(ids)
+        if not uids:
             return
-        uids = [int(u) for u in ids]
         if self.use_move_for_done:
             self._move(uids, self.s.processed_folder)
         else:
             self._call("STORE", lambda c: c.add_flags(uids, [self.s.processed_keyword.encode()], silent=True))
 
     def quarantine(self, ids: list[str]) -> None:
-        if ids:
-            self._move([int(u) for u in ids], self.s.quarantine_folder)
+        if self.client is None:
+            self.open()
+        uids = self._uids(ids)
+        if uids:
+            self._move(uids, self.s.quarantine_folder)
 
     def _move(self, uids: list[int], folder: str) -> None:
         def move(c: Any) -> None:

@@ -32,6 +32,7 @@ import mailparser
 from inscriptis import get_text
 
 _WS = re.compile(r"\s+")
+_SURROGATES = re.compile("[\udc80-\udcff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ADDR = re.compile(r"[^\s<>()\[\]:;,\"@]+@[^\s<>()\[\]:;,\"@]+\.[^\s<>()\[\]:;,\"@]+|[^\s<>@,\"]+@[A-Za-z0-9-]+")
 _MSGID = re.compile(r"<([^<>\s]+)>")
@@ -107,10 +108,42 @@ def decode_header_value(value: object) -> str:
     if value is None:
         return ""
     text = str(value)
+    if _SURROGATES.search(text):
+        # Raw 8-bit header bytes (RFC 6532 UTF-8, or a legacy charset) arrive surrogate-escaped from the
+        # compat32 parser: read them as UTF-8, replacing what is not.
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     # Any broken encoded-word: keep the raw text, still cleaned.
     with contextlib.suppress(Exception):
         text = str(make_header(decode_header(text)))
     return clean_text(text)
+
+
+def _strip_comments(value: str) -> str:
+    """Drop RFC 5322 comments `( ... )` outside quotes: `mallory@evil (Alice <alice@corp>)` is mallory's."""
+    out: list[str] = []
+    depth, quoted, escaped = 0, False, False
+    for ch in value:
+        if escaped:
+            escaped = False
+            if not depth:
+                out.append(ch)
+            continue
+        if ch == "\\":
+            escaped = True
+            if not depth:
+                out.append(ch)
+            continue
+        if ch == '"' and not depth:
+            quoted = not quoted
+        elif ch == "(" and not quoted:
+            depth += 1
+            continue
+        elif ch == ")" and not quoted and depth:
+            depth -= 1
+            continue
+        if not depth:
+            out.append(ch)
+    return "".join(out)
 
 
 def _split_addresses(value: str) -> list[str]:
@@ -141,7 +174,7 @@ def parse_addresses(value: str) -> list[Address]:
     `<>` gives the null address; two addresses without a comma give both.
     """
     out: list[Address] = []
-    for part in _split_addresses(decode_header_value(value)):
+    for part in _split_addresses(_strip_comments(decode_header_value(value))):
         angles = re.findall(r"<([^<>]*)>", part)
         if angles:
             addr = angles[-1].strip()
@@ -160,7 +193,8 @@ def parse_addresses(value: str) -> list[Address]:
 
 def message_ids(value: str) -> tuple[str, ...]:
     """`<a@x> <b@y>` -> ("a@x", "b@y"); a bare id without brackets is accepted too."""
-    found = _MSGID.findall(value or "")
+    value = _CONTROL.sub("", value or "")
+    found = _MSGID.findall(value)
     if not found and value and "@" in value:
         found = [value.strip().strip("<>")]
     return tuple(dict.fromkeys(f.strip()[:MAX_MESSAGE_ID] for f in found if f.strip()))
@@ -245,7 +279,7 @@ def _attachments(parsed: Any, defects: list[str]) -> tuple[Attachment, ...]:
                     data = str(payload).encode(charset, "replace")
                 except LookupError:
                     data = str(payload).encode("utf-8", "replace")
-            ctype = clean_text(str(att.get("mail_content_type") or "application/octet-stream")).lower()
+            ctype = clean_text(str(att.get("mail_content_type") or "application/octet-stream")).lower()[:255]
             name = str(att.get("filename") or "")
             if _GENERATED_NAME.fullmatch(name) and name not in str(att.get("content-disposition") or ""):
                 # mail-parser invents a random `xxxxxxxxxx.txt` for a nameless part: the same bytes would get a
@@ -382,7 +416,11 @@ def _formataddr(value: str) -> str:
     parsed = parse_addresses(value)
     if not parsed:
         return clean_text(value)
-    return email.utils.formataddr((parsed[0].name, parsed[0].addr), "utf-8")
+    name, addr = parsed[0].name, parsed[0].addr
+    if not addr.isascii():
+        # An internationalised address (RFC 6531) goes out as UTF-8; the sender adapter uses SMTPUTF8 for it.
+        return f"{_header('To', name)} <{addr}>" if name else addr
+    return email.utils.formataddr((name, addr), "utf-8")
 
 
 def _text_part(body: str, subtype: str) -> Message:

@@ -44,7 +44,7 @@ class ReferenceFormat:
         for literal, field, _spec, _conv in string.Formatter().parse(self.template):
             parts.append(re.escape(literal))
             if field is not None:
-                parts.append(r"(?P<number>\d+)")
+                parts.append(r"(?P<number>\d{1,12})")  # a 5000-digit "reference" is no reference
         # Word boundaries on both sides: `XCASE-0001` or `CASE-0001234x` are not references.
         return re.compile(r"(?<![A-Za-z0-9])" + "".join(parts) + r"(?![A-Za-z0-9])", re.IGNORECASE)
 

@@ -29,7 +29,7 @@ from casebot.jobs.deliver import DeliverPolicy, DeliverStats, deliver
 from casebot.jobs.ingest import IngestDeps, IngestStats, StoreUnavailable, ingest_mailbox
 from casebot.pipeline import PipelineConfig
 from casebot.pipeline.priority import RulesError, load_rules
-from casebot.store import Store, StoreError
+from casebot.store import ArgumentError, Store, StoreError
 from casebot.templates import TemplateError, Templates
 from casebot.transport import Mailbox, MailboxUnavailable, Sender
 
@@ -130,8 +130,19 @@ def database_url(settings: Settings) -> str:
     return url
 
 
+def make_store(settings: Settings) -> Store:
+    """The store for `database.url`, not yet connected or upgraded."""
+    try:
+        return Store(database_url(settings))
+    except (ArgumentError, ImportError) as exc:
+        # A URL SQLAlchemy cannot read, or a driver that is not installed: the admin's to fix, not a retry.
+        hint = " (PostgreSQL needs: pip install 'casebot[postgres]')" if "psycopg" in str(exc) else ""
+        raise ConfigError(f"database.url: {exc}{hint}") from exc
+
+
 def open_store(settings: Settings, upgrade: bool | None = None) -> Store:
-    store = Store(database_url(settings))
+    """The store, its schema upgraded (or checked, with `database.auto_upgrade = false`)."""
+    store = make_store(settings)
     if settings.database.auto_upgrade if upgrade is None else upgrade:
         store.upgrade()
     elif store.revision() != store.head():

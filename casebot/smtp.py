@@ -57,8 +57,15 @@ class SmtpSender:
     def send(self, envelope_from: str, recipients: list[str], raw: bytes, key: str) -> str:
         self.open()
         assert self.conn is not None
+        options: list[str] = []
+        if not all(a.isascii() for a in [envelope_from, *recipients]):
+            if not self.conn.has_extn("smtputf8"):
+                raise PermanentSendError(
+                    f"an internationalised address needs SMTPUTF8, which {self.s.host} does not offer"
+                )
+            options = ["SMTPUTF8"]
         try:
-            refused = self.conn.sendmail(envelope_from, recipients, raw)
+            refused = self.conn.sendmail(envelope_from, recipients, raw, mail_options=options)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = {addr: code for addr, (code, _msg) in exc.recipients.items()}
             if any(400 <= c < 500 for c in codes.values()):

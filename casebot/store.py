@@ -37,13 +37,13 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.exc import SQLAlchemyError as StoreError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from casebot.pipeline import CaseView
 
-__all__ = ["IntegrityError", "OperationalError", "Store", "StoreError"]
+__all__ = ["ArgumentError", "IntegrityError", "OperationalError", "Store", "StoreError"]
 
 STATUSES = ("new", "open", "waiting", "resolved", "closed")
 
@@ -624,22 +624,20 @@ class Tx:
     def case_for_message_ids(self, message_ids: tuple[str, ...]) -> CaseView | None:
         if not message_ids:
             return None
-        found: dict[str, int] = {}
-        for mid, case_id in self.session.execute(
-            select(Message.message_id, Message.case_id).where(
-                Message.message_id.in_(message_ids), Message.case_id.is_not(None)
-            )
-        ):
-            found.setdefault(str(mid), int(case_id or 0))
-        for mid, case_id in self.session.execute(
-            select(Outbox.message_id, Outbox.case_id).where(
-                Outbox.message_id.in_(message_ids), Outbox.case_id.is_not(None)
-            )
-        ):
-            found.setdefault(str(mid), int(case_id or 0))
+        found: dict[str, set[int]] = {}
+        for table in (Message, Outbox):
+            for mid, case_id in self.session.execute(
+                select(table.message_id, table.case_id).where(
+                    table.message_id.in_(message_ids), table.case_id.is_not(None)
+                )
+            ):
+                found.setdefault(str(mid), set()).add(int(case_id or 0))
         for mid in message_ids:  # nearest first
-            if mid in found:
-                case = self.session.get(Case, found[mid])
+            cases = found.get(mid, set())
+            # A Message-ID on more than one case (broken mailers reuse them) says nothing about which one a
+            # reply belongs to: skip it rather than risk threading into a stranger's case.
+            if len(cases) == 1:
+                case = self.session.get(Case, next(iter(cases)))
                 if case is not None:
                     return self._view(case)
         return None
@@ -657,6 +655,16 @@ class Tx:
                 select(func.count()).select_from(Outbox).where(
                     Outbox.kind == "ack", Outbox.primary_recipient == address, Outbox.created_at >= since
                 )
+            )
+            or 0
+        )
+
+    def acks_for_sender(self, sender: str, since: dt.datetime) -> int:
+        return int(
+            self.session.scalar(
+                select(func.count()).select_from(Outbox)
+                .join(Case, Case.id == Outbox.case_id)
+                .where(Outbox.kind == "ack", Case.requester == sender, Outbox.created_at >= since)
             )
             or 0
         )

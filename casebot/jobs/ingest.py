@@ -83,6 +83,9 @@ class _Lookup:
     def acks_to(self, address: str, since: dt.datetime) -> int:
         return self.tx.acks_to(address, since)
 
+    def acks_for_sender(self, sender: str, since: dt.datetime) -> int:
+        return self.tx.acks_for_sender(sender, since)
+
 
 def ack_key(dedupe_key: str) -> str:
     return "ack:" + hashlib.sha256(dedupe_key.encode("utf-8")).hexdigest()[:40]
@@ -240,24 +243,24 @@ def _queue_ack(
         "business_days": _days(cal.workdays),
         "now": now,
     }
-    try:
-        rendered = deps.templates.render(ACK_TEMPLATE, variables)
-    except TemplateError as exc:
-        # The case is what matters: keep it, record why the client got no acknowledgement, shout in the log.
-        tx.event(case_id, now, "ack.failed", why=str(exc))
-        log.error("ack.render_failed", reference=reference, error=str(exc))
-        return
     key = ack_key(m.dedupe_key)
     domain = mailmodel.address_domain(deps.from_address)
     message_id = mailmodel.make_message_id(domain, key)
-    raw = mailmodel.compose(
-        mailmodel.Outgoing(
-            from_address=deps.from_address, to=(to,), subject=rendered.subject, text=rendered.text,
-            message_id=message_id, in_reply_to=m.message_id,
-            references=(*m.references, m.message_id) if m.message_id else m.references,
-            headers=(("X-Casebot-Reference", reference),), date=now,
+    try:
+        rendered = deps.templates.render(ACK_TEMPLATE, variables)
+        raw = mailmodel.compose(
+            mailmodel.Outgoing(
+                from_address=deps.from_address, to=(to,), subject=rendered.subject, text=rendered.text,
+                message_id=message_id, in_reply_to=m.message_id,
+                references=(*m.references, m.message_id) if m.message_id else m.references,
+                headers=(("X-Casebot-Reference", reference),), date=now,
+            )
         )
-    )
+    except (TemplateError, ValueError) as exc:  # ValueError: UnicodeError and email's header errors
+        # The case is what matters: keep it, record why the client got no acknowledgement, shout in the log.
+        tx.event(case_id, now, "ack.failed", why=f"{type(exc).__name__}: {exc}")
+        log.error("ack.render_failed", reference=reference, error=f"{type(exc).__name__}: {exc}")
+        return
     # The key derives from the message's dedupe key, which this transaction has just found new: no look-up.
     tx.enqueue(key=key, case_id=case_id, kind="ack", envelope_from=_bare(deps.from_address), recipients=[to],
                message_id=message_id, raw=raw, now=now, known_new=True)

@@ -45,6 +45,10 @@ class Lookup(Protocol):
         """Acknowledgements queued to `address` at or after `since`."""
         ...
 
+    def acks_for_sender(self, sender: str, since: dt.datetime) -> int:
+        """Acknowledgements queued at or after `since` for cases opened by mail from `sender`."""
+        ...
+
 
 @dataclass(frozen=True)
 class PipelineConfig:

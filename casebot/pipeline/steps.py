@@ -49,6 +49,8 @@ def automation_reason(m: mailmodel.InboundMail, own_addresses: frozenset[str]) -
             return f"{name} header"
     if not m.sender.addr:
         return "null sender (bounce)"
+    if m.header("return-path").replace(" ", "") == "<>":
+        return "null envelope sender (Return-Path: <>)"
     local = m.sender.addr.split("@", 1)[0]
     if local in _BOUNCE_LOCALPARTS:
         return f"sender {local}@ (bounce)"
@@ -160,9 +162,15 @@ def acknowledgement(ctx: Context) -> None:
     limit = ctx.config.ack_rate_limit
     if limit:
         # Counted per destination: a forged Reply-To cannot turn casebot into a mail cannon aimed at a victim.
-        sent = ctx.lookup.acks_to(ctx.ack_to, ctx.now - ctx.config.ack_rate_window)
+        since = ctx.now - ctx.config.ack_rate_window
+        sent = ctx.lookup.acks_to(ctx.ack_to, since)
         if sent >= limit:
             return suppress(f"rate limit: {sent} acknowledgements to {ctx.ack_to} in the window (limit {limit})")
+        # And per sender: varying Reply-To must not buy one sender more acknowledgements.
+        caused = ctx.lookup.acks_for_sender(m.sender.addr, since)
+        if caused >= limit:
+            return suppress(f"rate limit: {caused} acknowledgements for mail from {m.sender.addr} in the window "
+                            f"(limit {limit})")
     ctx.acknowledge, ctx.ack_reason = True, "new case"
     ctx.record("acknowledgement", "send")
     return None

@@ -26,6 +26,7 @@ class FakeLookup:
     by_reference: dict[str, CaseView] = field(default_factory=dict)
     own_ids: set[str] = field(default_factory=set)
     acks: dict[str, int] = field(default_factory=dict)
+    acks_by_sender: dict[str, int] = field(default_factory=dict)
     calls: list[tuple[str, object]] = field(default_factory=list)
 
     def case_for_message_ids(self, message_ids: tuple[str, ...]) -> CaseView | None:
@@ -46,6 +47,10 @@ class FakeLookup:
     def acks_to(self, address: str, since: dt.datetime) -> int:
         self.calls.append(("acks_to", (address, since)))
         return self.acks.get(address, 0)
+
+    def acks_for_sender(self, sender: str, since: dt.datetime) -> int:
+        self.calls.append(("acks_for_sender", (sender, since)))
+        return self.acks_by_sender.get(sender, 0)
 
 
 def _typed(lookup: FakeLookup) -> Lookup:
