@@ -296,10 +296,18 @@ def parse(raw: bytes, known_key: str | None = None) -> InboundMail:
     """Parse raw bytes. Never raises for bad mail; a message with no readable headers at all still parses,
     with defects recorded (the caller decides whether that is worth quarantining)."""
     defects: list[str] = []
-    headers_msg = _header_block(raw)
+    # raw_items(): values as the bytes were, surrogate-escaped; str() of compat32's Header would have turned
+    # raw UTF-8 (RFC 6532) into replacement characters before decode_header_value could read it.
+    raw_headers = [(name.lower(), str(value)) for name, value in _header_block(raw).raw_items()]
+
+    def first(name: str) -> str:
+        return next((v for n, v in raw_headers if n == name), "")
+
+    def every(name: str) -> list[str]:
+        return [v for n, v in raw_headers if n == name]
+
     headers: dict[str, str] = {}
-    for name, value in headers_msg.items():
-        key = name.lower()
+    for key, value in raw_headers:
         if key not in headers:  # the first (topmost) occurrence wins, as for Subject/From
             headers[key] = decode_header_value(value)
     parsed: Any = None
@@ -337,8 +345,8 @@ def parse(raw: bytes, known_key: str | None = None) -> InboundMail:
             defects.append("no readable text part: raw body shown")
     text = text.replace("\x00", "").replace("\r\n", "\n")
 
-    senders = parse_addresses(str(headers_msg.get("from", "") or ""))
-    return_path = str(headers_msg.get("return-path", "") or "").strip()
+    senders = parse_addresses(first("from"))
+    return_path = first("return-path").strip()
     if senders:
         sender = senders[0]
     else:
@@ -346,20 +354,20 @@ def parse(raw: bytes, known_key: str | None = None) -> InboundMail:
         if return_path and return_path != "<>":
             rp = parse_addresses(return_path)
             sender = rp[0] if rp else sender
-    reply_to = parse_addresses(str(headers_msg.get("reply-to", "") or ""))
-    mids = message_ids(str(headers_msg.get("message-id", "") or ""))
+    reply_to = parse_addresses(first("reply-to"))
+    mids = message_ids(first("message-id"))
     return InboundMail(
         raw=raw,
         dedupe_key=known_key or dedupe_key(raw),
         message_id=mids[0] if mids else None,
         sender=sender,
-        to=tuple(a for v in headers_msg.get_all("to", []) or [] for a in parse_addresses(str(v))),
-        cc=tuple(a for v in headers_msg.get_all("cc", []) or [] for a in parse_addresses(str(v))),
+        to=tuple(a for v in every("to") for a in parse_addresses(v)),
+        cc=tuple(a for v in every("cc") for a in parse_addresses(v)),
         reply_to=reply_to[0] if reply_to else None,
         subject=headers.get("subject", ""),
-        date=_date(str(headers_msg.get("date", "") or "")),
-        in_reply_to=message_ids(str(headers_msg.get("in-reply-to", "") or "")),
-        references=message_ids(str(headers_msg.get("references", "") or "")),
+        date=_date(first("date")),
+        in_reply_to=message_ids(first("in-reply-to")),
+        references=message_ids(first("references")),
         text=text,
         html=html,
         attachments=attachments,
