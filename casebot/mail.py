@@ -30,6 +30,7 @@ from typing import Any
 
 import mailparser
 from inscriptis import get_text
+from lxml import html as lxml_html
 
 _WS = re.compile(r"\s+")
 _SURROGATES = re.compile("[\udc80-\udcff]")
@@ -258,9 +259,32 @@ def _date(value: str) -> dt.datetime | None:
     return parsed.astimezone(dt.UTC)
 
 
+_HIDDEN_STYLE = re.compile(
+    r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?:\.0*)?(?:px|pt|em|rem|%)?\s*(?:;|!|$)"
+    r"|opacity\s*:\s*0(?:\.0*)?\s*(?:;|!|$)|max-height\s*:\s*0(?:px)?\s*(?:;|!|$)",
+    re.IGNORECASE,
+)
+_HIDDEN_XPATH = (
+    "//*[@hidden] | //template | //noscript | //script | //style | //head/title"
+    " | //*[@aria-hidden='true'] | //*[@style]"
+)
+
+
+def _drop_hidden(html: str) -> str:
+    """Remove what a reader never sees (hidden attribute, `display:none` even with !important, zero font size or
+    opacity, template/noscript), so hidden keywords cannot raise a message's priority. Class-based CSS hiding
+    is not evaluated: rules read the visible text only as far as inline markup tells."""
+    doc = lxml_html.document_fromstring(html)
+    for el in doc.xpath(_HIDDEN_XPATH):
+        style = el.get("style")
+        if style is None or _HIDDEN_STYLE.search(style):
+            el.drop_tree()
+    return str(lxml_html.tostring(doc, encoding="unicode"))
+
+
 def html_to_text(html: str) -> str:
     try:
-        return str(get_text(html)).strip()
+        return str(get_text(_drop_hidden(html))).strip()
     except Exception:
         # inscriptis on hostile markup: fall back to stripping tags.
         return clean_text(re.sub(r"<[^>]+>", " ", html))

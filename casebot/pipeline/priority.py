@@ -48,14 +48,26 @@ class Match:
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 
 
+_SEVERITY = {"critical": 3.0, "high": 2.0, "medium": 1.0, "low": 0.0}
+SUBJECT_WEIGHT = 1.5  # a keyword in the subject counts one and a half priority levels more than in the body
+
+
 def match(rules: tuple[PriorityRule, ...], subject: str, body: str) -> Match | None:
+    """The best-scoring match: severity of the rule, plus SUBJECT_WEIGHT when found in the subject. So a
+    subject "Quick question" with "production down" in the body is critical, while a subject "URGENT" (high)
+    outweighs a stray "data loss" deep in the body. Ties go to the subject, then to file order."""
+    best: tuple[float, Match] | None = None
     # Phones and Word type curly apostrophes: "can\u2019t log in" must match the rule's "can't log in".
     for where, text in (("subject", subject.translate(_QUOTES)), ("body", body.translate(_QUOTES))):
+        bonus = SUBJECT_WEIGHT if where == "subject" else 0.0
         for rule in rules:
+            score = _SEVERITY[rule.priority] + bonus
+            if best is not None and score <= best[0]:
+                continue
             found = rule.search(text)
             if found:
-                return Match(rule, where, " ".join(found.split()))
-    return None
+                best = (score, Match(rule, where, " ".join(found.split())))
+    return best[1] if best else None
 
 
 def parse_rules(data: dict[str, object], origin: str) -> tuple[PriorityRule, ...]:

@@ -61,3 +61,35 @@ def test_failing_message_is_retried_then_quarantined(harness: Harness, monkeypat
         row = tx.session.scalars(select(Quarantined)).one()
         assert "simulated fault while storing" in row.reason
         assert b"poison message" in row.raw  # nothing the client sent is lost
+
+
+def test_shared_message_id_never_threads_into_a_strangers_case(harness: Harness) -> None:
+    """Broken mailers reuse Message-IDs: a reply to such an id is ambiguous and opens its own case."""
+    shared = "contactform@shop.example"
+    harness.append(
+        make_mail("alice@corp.example", "Alice's invoice", message_id=shared),
+        make_mail("bob@other.example", "Bob's delivery", message_id=shared),
+    )
+    harness.poll()
+    harness.append(make_mail("bob@other.example", "Re: my delivery", in_reply_to=shared))
+    result = harness.poll()
+    assert result.ingest.counts == {"opened": 1}
+    alice = harness.detail("CASE-000001")
+    assert alice["message_count"] == 1 and alice["requester"] == "alice@corp.example"
+
+
+def test_non_ascii_sender_always_gets_a_case(harness: Harness) -> None:
+    """An internationalised address must never cost the client their case, whatever the SMTP server offers."""
+    raw = (
+        "From: Jürgen <jürgen@example.de>\r\nTo: support@example.com\r\nSubject: Grüße\r\n"
+        "Message-ID: <idn1@example.de>\r\n\r\nHallo\r\n"
+    ).encode()
+    harness.append(raw)
+    result = harness.poll()
+    assert result.ingest.counts == {"opened": 1}
+    [case] = harness.cases()
+    assert case.requester == "jürgen@example.de" and case.subject == "Grüße"
+    detail = harness.detail(case.reference)
+    # The sink does not offer SMTPUTF8: the acknowledgement is recorded as failed, the case stands.
+    assert detail["outbox"][0]["status"] == "failed"
+    assert "SMTPUTF8" in (detail["outbox"][0]["last_error"] or "")

@@ -105,3 +105,25 @@ def test_usage_errors_exit_64(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["cases", "list", "--status", "bogus"])
     assert exc.value.code == 64
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    [
+        "<span hidden>security breach</span>",
+        '<div style="visibility:hidden">security breach</div>',
+        '<div style="display:none !important">security breach</div>',
+        '<div style="font-size:0">security breach</div>',
+        '<div style="FONT-SIZE: 0px; color:#fff">security breach</div>',
+        "<template>security breach</template>",
+        "<noscript>security breach</noscript>",
+    ],
+)
+def test_hidden_html_cannot_raise_priority(hidden: str) -> None:
+    raw = (
+        "From: a@client.example\r\nSubject: hello there\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        f"<html><body><p>How do I change my password?</p>{hidden}</body></html>\r\n"
+    ).encode()
+    m = mail.parse(raw)
+    assert "security breach" not in m.text
+    assert "change my password" in m.text

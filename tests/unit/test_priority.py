@@ -50,16 +50,21 @@ MATCH_CASES = [
     ("We use a workaround, export slow", "", "medium", "workaround-available", "subject", "workaround"),
     ("How do I add a user?", "", "low", "question", "subject", "How do I"),
     ("Quick question", "", "low", "question", "subject", "question"),
-    # Within the subject the first rule in file order wins, wherever the words appear.
+    # Within the subject the most severe rule wins (the shipped file lists them in that order).
     ("Urgent question: site down", "", "critical", "production-down", "subject", "site down"),
     ("Question about an issue", "", "medium", "workaround-available", "subject", "issue"),
-    # The body counts only when the subject has no match.
+    # The body counts when the subject has no match ...
     ("Hello", "Our site down since 9am", "critical", "production-down", "body", "site down"),
     ("Hello", "production\n   down", "critical", "production-down", "body", "production down"),
     ("Hello", "the report is broken", "high", "major-feature-unavailable", "body", "broken"),
-    # Any subject match beats a body match of a higher rule.
-    ("Question about invoices", "also production down and data loss", "low", "question", "subject", "Question"),
-    ("Slow export", "the whole site down", "medium", "workaround-available", "subject", "Slow"),
+    # ... and when it is more than one and a half levels more severe than the subject's match.
+    ("Question about invoices", "also production down and data loss", "critical", "production-down", "body",
+     "production down"),
+    ("Slow export", "the whole site down", "critical", "production-down", "body", "site down"),
+    ("Question about invoices", "the report is broken", "high", "major-feature-unavailable", "body", "broken"),
+    # Otherwise the subject is weighted above the body.
+    ("URGENT: printing", "we may have data loss", "high", "major-feature-unavailable", "subject", "URGENT"),
+    ("Slow export", "the report is broken", "medium", "workaround-available", "subject", "Slow"),
     # No match at all.
     ("Hello", "Thanks for the lovely lunch.", None, None, None, None),
     ("", "", None, None, None, None),
