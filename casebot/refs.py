@@ -33,7 +33,8 @@ class ReferenceFormat:
             raise ReferenceFormatError(
                 f"reference format needs a literal prefix of letters, digits or #/_.- : {self.template!r}"
             )
-        self.format(1)  # raises ValueError early for a bad format spec
+        if len(self.format(10**12 - 1)) > 64:  # also raises ValueError early for a bad format spec
+            raise ReferenceFormatError(f"reference format makes references longer than 64 characters: {self.template!r}")
 
     def format(self, number: int) -> str:
         return self.template.format(number=number)

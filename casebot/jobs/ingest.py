@@ -103,6 +103,7 @@ def process(
     """Store one message. Raises StoreUnavailable for database trouble; any other failure is counted against
     the message and, past `max_attempts`, quarantines it (the caller then moves it out of the mailbox)."""
     key = mailmodel.dedupe_key(raw)
+    source = source[:300]  # the column's width: a very long Maildir file name must not fail the message
     try:
         try:
             with store.transaction() as tx:

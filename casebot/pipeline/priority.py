@@ -83,8 +83,8 @@ def parse_rules(data: dict[str, object], origin: str) -> tuple[PriorityRule, ...
         unknown = set(item) - {"name", "priority", "keywords"}
         if unknown:
             raise RulesError(f"{where} ({name or 'unnamed'}): unknown key(s) {', '.join(sorted(unknown))}")
-        if not isinstance(name, str) or not name:
-            raise RulesError(f"{where}.name: expected a non-empty string")
+        if not isinstance(name, str) or not name or len(name) > 120:
+            raise RulesError(f"{where}.name: expected a non-empty string of at most 120 characters")
         if priority not in PRIORITIES:
             raise RulesError(f"{where}.priority ({name}): must be one of {', '.join(PRIORITIES)}, got {priority!r}")
         if not isinstance(keywords, list) or not keywords or not all(isinstance(k, str) and k for k in keywords):
