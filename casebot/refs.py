@@ -34,7 +34,9 @@ class ReferenceFormat:
                 f"reference format needs a literal prefix of letters, digits or #/_.- : {self.template!r}"
             )
         if len(self.format(10**12 - 1)) > 64:  # also raises ValueError early for a bad format spec
-            raise ReferenceFormatError(f"reference format makes references longer than 64 characters: {self.template!r}")
+            raise ReferenceFormatError(
+                f"reference format makes references longer than 64 characters: {self.template!r}"
+            )
 
     def format(self, number: int) -> str:
         return self.template.format(number=number)
