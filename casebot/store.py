@@ -545,9 +545,6 @@ class Tx:
     def case_by_reference(self, reference: str) -> Case | None:
         return self.session.scalar(select(Case).where(Case.reference == reference))
 
-    def case_by_id(self, case_id: int) -> Case | None:
-        return self.session.get(Case, case_id)
-
     def set_status(self, case: Case, status: str, now: dt.datetime, why: str) -> None:
         previous = case.status
         if previous == status:
@@ -747,7 +744,3 @@ class Tx:
     def quarantine_count(self) -> int:
         return int(self.session.scalar(select(func.count()).select_from(Quarantined)) or 0)
 
-
-def ping(store: Store) -> None:
-    with store.engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
