@@ -65,7 +65,12 @@ class ImapMailbox:
                 )
             for folder in {s.quarantine_folder, s.processed_folder} - {""}:
                 if not client.folder_exists(folder):
-                    client.create_folder(folder)
+                    try:
+                        client.create_folder(folder)
+                    except IMAPClientError:
+                        # Another instance (or a human) created it a moment ago: that is all we wanted.
+                        if not client.folder_exists(folder):
+                            raise
             self.client = client
         except LoginError as exc:
             raise MailboxUnavailable(f"IMAP login as {s.username!r} on {s.host}:{s.port} failed: {exc}") from exc

@@ -472,7 +472,7 @@ def test_concurrent_polls_on_postgresql_store_and_acknowledge_each_message_once(
             t.join(timeout=120)
         assert not any(t.is_alive() for t in threads)
         assert errors == []
-        assert all(r.errors == [] for r in results)
+        assert all(r.errors == [] for r in results), [r.errors for r in results]
         assert sum(r.ingest.counts.get("failed", 0) for r in results) == 0
 
         expected = expected_references(samples)
