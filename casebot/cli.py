@@ -11,7 +11,6 @@ import argparse
 import json
 import shutil
 import sys
-import threading
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -317,5 +316,4 @@ def _demo(folder: Path) -> int:
     if sent:
         print(sent[0].read_text(encoding="utf-8", errors="replace"))
     print(f"Run it again: nothing new is created. Look closer: casebot --config {cfg} cases show CASE-000001")
-    _ = threading  # the demo runs in the foreground; no daemon threads are started
     return rc

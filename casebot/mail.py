@@ -495,6 +495,11 @@ def compose(out: Outgoing) -> bytes:
     return msg.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
+def first_address(value: str) -> Address:
+    """The first address of a header-style value (`Example Support <support@example.com>`), or the null one."""
+    parsed = parse_addresses(value)
+    return parsed[0] if parsed else Address("", "")
+
+
 def address_domain(address: str) -> str:
-    parsed = parse_addresses(address)
-    return parsed[0].domain if parsed else ""
+    return first_address(address).domain

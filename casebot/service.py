@@ -15,7 +15,6 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import parseaddr
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from casebot import clock
+from casebot import mail as mailmodel
 from casebot.config import ConfigError, Settings
 from casebot.jobs.deliver import DeliverPolicy, DeliverStats, deliver
 from casebot.jobs.ingest import IngestDeps, IngestStats, StoreUnavailable, ingest_mailbox
@@ -43,7 +43,7 @@ def default_rules_path() -> Path:
 
 
 def own_addresses(settings: Settings) -> frozenset[str]:
-    found = {parseaddr(settings.outgoing.from_address)[1].lower()}
+    found = {mailmodel.first_address(settings.outgoing.from_address).addr}
     found |= {a.lower() for a in settings.cases.own_addresses}
     if "@" in settings.mailbox.username:
         found.add(settings.mailbox.username.lower())
@@ -67,7 +67,7 @@ def build_deps(settings: Settings) -> IngestDeps:
     except TemplateError as exc:
         raise ConfigError(f"templates.dir: {exc}") from exc
     ack = settings.acknowledgement
-    name, _addr = parseaddr(settings.outgoing.from_address)
+    name = mailmodel.first_address(settings.outgoing.from_address).name
     return IngestDeps(
         pipeline=PipelineConfig(
             reference_format=settings.reference_format,
@@ -166,7 +166,10 @@ class Runtime:
         deps = build_deps(settings)
         mailbox = build_mailbox(settings)
         sender = build_sender(settings)
-        return cls(settings, open_store(settings), deps, mailbox, sender, now)
+        store = open_store(settings)
+        if store.is_sqlite:
+            store.outbox_release_all()  # SQLite serves one instance: leases left by a crashed run are ours
+        return cls(settings, store, deps, mailbox, sender, now)
 
     def ingest_once(self, stop: threading.Event) -> IngestStats:
         if self.mailbox is None:
@@ -200,8 +203,6 @@ def poll(settings: Settings) -> PollResult:
     ingest = IngestStats()
     sent = DeliverStats()
     try:
-        if runtime.store.is_sqlite:
-            runtime.store.outbox_release_all()
         try:
             ingest = runtime.ingest_once(stop)
         except (MailboxUnavailable, StoreUnavailable) as exc:
@@ -266,8 +267,6 @@ class Daemon:
         s = self.settings
         lock = f"casebot-mailbox:{s.mailbox.kind}:{s.mailbox.host}:{s.mailbox.username}:{s.mailbox.folder}"
         leader = self.runtime.store.acquire_leader(lock) if self.runtime.mailbox else True
-        if self.runtime.store.is_sqlite:
-            self.runtime.store.outbox_release_all()  # one instance: claims left by a crash are ours to retake
         self.scheduler.add_job(
             self._deliver_tick, "interval", seconds=s.daemon.deliver_interval, id="deliver",
             max_instances=1, coalesce=True, next_run_time=clock.utcnow(),

@@ -674,7 +674,7 @@ class Tx:
 
     # -- CLI queries --
 
-    def case_summaries(self, status: str | None = None) -> list[CaseSummary]:
+    def case_summaries(self, status: str | None = None, reference: str | None = None) -> list[CaseSummary]:
         counts = (
             select(Message.case_id, func.count(Message.id).label("n")).group_by(Message.case_id).subquery()
         )
@@ -687,6 +687,8 @@ class Tx:
         )
         if status:
             stmt = stmt.where(Case.status == status)
+        if reference is not None:
+            stmt = stmt.where(Case.reference == reference)
         out = []
         for case, n, linked_ref in self.session.execute(stmt):
             out.append(
@@ -699,7 +701,7 @@ class Tx:
         return out
 
     def case_detail(self, reference: str) -> dict[str, Any] | None:
-        summary = next((s for s in self.case_summaries() if s.reference == reference), None)
+        summary = next(iter(self.case_summaries(reference=reference)), None)
         case = self.case_by_reference(reference)
         if case is None or summary is None:
             return None

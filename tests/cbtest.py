@@ -13,6 +13,7 @@ import contextlib
 import copy
 import email
 import email.policy
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -143,8 +144,8 @@ def append_all(account: ImapAccount, raws: Iterable[bytes], folder: str = "INBOX
             client.logout()
 
 
-def folder_flags(account: ImapAccount, folder: str = "INBOX") -> dict[int, set[bytes]]:
-    """uid -> flags of every message in `folder` (read-only SELECT: inspecting changes nothing)."""
+def _fetch_folder(account: ImapAccount, folder: str, item: str) -> dict[int, Any]:
+    """uid -> the FETCH response of every message in `folder` (read-only SELECT: inspecting changes nothing)."""
     client = account.connect()
     try:
         if not client.folder_exists(folder):
@@ -153,28 +154,30 @@ def folder_flags(account: ImapAccount, folder: str = "INBOX") -> dict[int, set[b
         uids = client.search(["ALL"])
         if not uids:
             return {}
-        data = client.fetch(uids, ["FLAGS"])
-        return {int(uid): {bytes(f) for f in data[uid][b"FLAGS"]} for uid in uids}
+        data = client.fetch(uids, [item])
+        return {int(uid): data[uid] for uid in uids}
     finally:
         with contextlib.suppress(Exception):
             client.logout()
+
+
+def folder_flags(account: ImapAccount, folder: str = "INBOX") -> dict[int, set[bytes]]:
+    """uid -> flags of every message in `folder`."""
+    return {uid: {bytes(f) for f in d[b"FLAGS"]} for uid, d in _fetch_folder(account, folder, "FLAGS").items()}
 
 
 def folder_messages(account: ImapAccount, folder: str = "INBOX") -> dict[int, bytes]:
     """uid -> raw bytes (BODY.PEEK[]) of every message in `folder`."""
-    client = account.connect()
-    try:
-        if not client.folder_exists(folder):
-            return {}
-        client.select_folder(folder, readonly=True)
-        uids = client.search(["ALL"])
-        if not uids:
-            return {}
-        data = client.fetch(uids, ["BODY.PEEK[]"])
-        return {int(uid): bytes(data[uid][b"BODY[]"]) for uid in uids}
-    finally:
-        with contextlib.suppress(Exception):
-            client.logout()
+    return {uid: bytes(d[b"BODY[]"]) for uid, d in _fetch_folder(account, folder, "BODY.PEEK[]").items()}
+
+
+def run_threads(threads: list[threading.Thread], timeout: float = 120) -> None:
+    """Start every thread, wait for all, and fail if one is still running (tests must stop by themselves)."""
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
+    assert not any(t.is_alive() for t in threads), "a thread outlived its timeout"
 
 
 def uidvalidity(account: ImapAccount, folder: str = "INBOX") -> int:

@@ -22,7 +22,7 @@ import structlog
 from casebot import mail as mailmodel
 from casebot import refs
 from casebot.pipeline import CaseView, Context, PipelineConfig, run_chain
-from casebot.sla import SlaPolicy, describe
+from casebot.sla import Deadlines, SlaPolicy, describe
 from casebot.store import IntegrityError, OperationalError, Store, Tx
 from casebot.templates import TemplateError, Templates
 from casebot.transport import Mailbox
@@ -89,11 +89,6 @@ class _Lookup:
 
 def ack_key(dedupe_key: str) -> str:
     return "ack:" + hashlib.sha256(dedupe_key.encode("utf-8")).hexdigest()[:40]
-
-
-def _bare(address: str) -> str:
-    parsed = mailmodel.parse_addresses(address)
-    return parsed[0].addr if parsed else address
 
 
 def process(
@@ -213,7 +208,7 @@ def _apply(tx: Tx, deps: IngestDeps, ctx: Context, source: str, now: dt.datetime
              first_response_due=deadlines.first_response_due.isoformat() if deadlines else None,
              resolution_due=deadlines.resolution_due.isoformat() if deadlines else None, trace=ctx.trace)
     if ctx.acknowledge:
-        _queue_ack(tx, deps, ctx, case.id, reference, priority, subject, now)
+        _queue_ack(tx, deps, ctx, case.id, reference, priority, subject, deadlines, now)
     else:
         tx.event(case.id, now, "ack.suppressed", why=ctx.ack_reason)
     return Outcome("opened", reference=reference)
@@ -221,12 +216,11 @@ def _apply(tx: Tx, deps: IngestDeps, ctx: Context, source: str, now: dt.datetime
 
 def _queue_ack(
     tx: Tx, deps: IngestDeps, ctx: Context, case_id: int, reference: str, priority: str, subject: str,
-    now: dt.datetime,
+    deadlines: Deadlines | None, now: dt.datetime,
 ) -> None:
     m = ctx.mail
     to = ctx.ack_to
     targets = deps.sla.targets.get(priority)
-    deadlines = deps.sla.deadlines(priority, now)
     cal = deps.sla.calendar
     variables = {
         "reference": reference,
@@ -263,8 +257,8 @@ def _queue_ack(
         log.error("ack.render_failed", reference=reference, error=f"{type(exc).__name__}: {exc}")
         return
     # The key derives from the message's dedupe key, which this transaction has just found new: no look-up.
-    tx.enqueue(key=key, case_id=case_id, kind="ack", envelope_from=_bare(deps.from_address), recipients=[to],
-               message_id=message_id, raw=raw, now=now, known_new=True)
+    tx.enqueue(key=key, case_id=case_id, kind="ack", envelope_from=mailmodel.first_address(deps.from_address).addr,
+               recipients=[to], message_id=message_id, raw=raw, now=now, known_new=True)
     tx.event(case_id, now, "ack.queued", key=key, to=to, message_id=message_id)
 
 

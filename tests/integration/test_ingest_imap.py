@@ -26,6 +26,7 @@ from cbtest import (
     make_mail,
     parse,
     quiet_logs,
+    run_threads,
     uidvalidity,
 )
 from corpus import AUTOMATED_KINDS, Sample, generate
@@ -465,12 +466,7 @@ def test_concurrent_polls_on_postgresql_store_and_acknowledge_each_message_once(
             except BaseException as exc:
                 errors.append(exc)
 
-        threads = [threading.Thread(target=run) for _ in range(3)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=120)
-        assert not any(t.is_alive() for t in threads)
+        run_threads([threading.Thread(target=run) for _ in range(3)])
         assert errors == []
         assert all(r.errors == [] for r in results), [r.errors for r in results]
         assert sum(r.ingest.counts.get("failed", 0) for r in results) == 0

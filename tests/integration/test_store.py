@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cbtest import run_threads
 
 from casebot.store import Store, Tx
 
@@ -56,12 +57,7 @@ def test_mint_number_is_unique_under_concurrency(store: Store, db_url: str, stor
             if own is not store:
                 own.close()
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads)
+    run_threads([threading.Thread(target=work, args=(i,)) for i in range(THREADS)])
     assert errors == []
     numbers = [n for per_thread in minted for n in per_thread]
     assert len(numbers) == THREADS * PER_THREAD
