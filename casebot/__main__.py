@@ -1,4 +1,6 @@
-"""`python -m casebot`: the same entry point as the `casebot` console script."""
+"""`python -m casebot`: the same entry point as the `casebot` console script.
+Must not do anything else.
+"""
 
 from casebot.cli import main
 

@@ -1,23 +1,25 @@
 """Command line: argument parsing and printing only.
 
-Owns the commands (`run`, `poll`, `ingest`, `check`, `cases list|show`, `db upgrade`, `demo`), where the config
-comes from, and exit statuses: 0 success, 1 a check failed, 75 (EX_TEMPFAIL) try again later, 78 (EX_CONFIG)
-configuration error. Must not contain mail logic: it calls the service.
+Owns the commands (`run`, `poll`, `ingest`, `check`, `cases list|show|status`, `db upgrade`, `demo`), where the
+config comes from, and exit statuses: 0 success, 1 a check failed, 64 usage, 75 (EX_TEMPFAIL) try again later,
+78 (EX_CONFIG) configuration error. Must not contain mail logic or build anything: it calls the service, the
+daemon, the jobs and the demo, and prints what they return.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from casebot import __version__, config
-from casebot import logging as cblog
+from casebot import __version__, config, logs
+from casebot.case import STATUSES
+
+if TYPE_CHECKING:
+    from casebot.store import Store
 
 EX_OK, EX_FAIL, EX_USAGE, EX_TEMPFAIL, EX_CONFIG = 0, 1, 64, 75, 78
 
@@ -40,14 +42,14 @@ def _parser() -> argparse.ArgumentParser:
     cases = sub.add_parser("cases", help="list or show cases")
     csub = cases.add_subparsers(dest="cases_command", required=True, metavar="ACTION")
     lst = csub.add_parser("list", help="list cases")
-    lst.add_argument("--status", choices=["new", "open", "waiting", "resolved", "closed"])
+    lst.add_argument("--status", choices=[s.value for s in STATUSES])
     lst.add_argument("--json", action="store_true", help="print a JSON array")
     show = csub.add_parser("show", help="show one case with its messages and audit trail")
     show.add_argument("reference")
     show.add_argument("--json", action="store_true", help="print a JSON object")
     status = csub.add_parser("status", help="set a case's status (recorded in its audit trail)")
     status.add_argument("reference")
-    status.add_argument("status", choices=["new", "open", "waiting", "resolved", "closed"])
+    status.add_argument("status", choices=[s.value for s in STATUSES])
     status.add_argument("--why", default="set by an admin with 'casebot cases status'", help="reason recorded")
     db = sub.add_parser("db", help="database maintenance")
     dsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -63,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             return _demo(Path(args.dir))
         settings = config.load(args.config)
-        cblog.configure(settings.logging.level, settings.logging.format)
+        logs.configure(settings.logging.level, settings.logging.format)
         handler = {
             "run": _run, "poll": _poll, "ingest": _ingest, "check": _check, "cases": _cases, "db": _db,
         }[args.command]
@@ -82,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(settings: config.Settings, _args: argparse.Namespace) -> int:
-    from casebot.service import Daemon
+    from casebot.daemon import Daemon
 
     return Daemon(settings).run()
 
@@ -103,26 +105,16 @@ def _poll(settings: config.Settings, _args: argparse.Namespace) -> int:
 def _ingest(settings: config.Settings, _args: argparse.Namespace) -> int:
     """MTA pipe (`| casebot ingest`): 0 = stored (or already stored, or quarantined: nothing lost), 75 = the
     MTA keeps the message and retries later."""
-    import hashlib
-
-    from casebot.clock import utcnow
-    from casebot.jobs.ingest import StoreUnavailable, process
-    from casebot.service import build_deps, open_store
+    from casebot.service import ingest_one
     from casebot.store import StoreError
 
     raw = sys.stdin.buffer.read()
     if not raw.strip():
         print("casebot ingest: empty message on standard input", file=sys.stderr)
         return EX_USAGE
-    source = "pipe:" + hashlib.sha256(raw).hexdigest()[:32]
     try:
-        deps = build_deps(settings)
-        store = open_store(settings)
-        try:
-            outcome = process(store, deps, raw, source, utcnow())
-        finally:
-            store.close()
-    except (StoreUnavailable, StoreError) as exc:
+        outcome = ingest_one(settings, raw)
+    except StoreError as exc:
         print(f"casebot ingest: database unavailable, try again later: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
     if outcome.status == "failed":
@@ -133,52 +125,12 @@ def _ingest(settings: config.Settings, _args: argparse.Namespace) -> int:
 
 
 def _check(settings: config.Settings, _args: argparse.Namespace) -> int:
-    from casebot.service import build_deps, build_mailbox, build_sender, open_store
-    from casebot.store import StoreError
-    from casebot.transport import TransportError
+    from casebot.service import check
 
-    ok = True
-
-    def report(good: bool, what: str) -> None:
-        nonlocal ok
-        ok = ok and good
-        print(f"{'ok  ' if good else 'FAIL'}  {what}")
-
-    report(True, f"configuration {settings.source}")
-    build_deps(settings)
-    report(True, "priority rules and templates load")
-    try:
-        store = open_store(settings)
-        report(True, f"database {store.engine.url.render_as_string(hide_password=True)} (schema {store.revision()})")
-        store.close()
-    except StoreError as exc:
-        report(False, f"database: {exc}")
-    try:
-        mailbox = build_mailbox(settings)
-        if mailbox is None:
-            report(True, "mailbox: kind = 'pipe' (mail arrives through 'casebot ingest')")
-        else:
-            mailbox.open()
-            waiting = len(mailbox.pending())
-            mailbox.close()
-            s = settings.mailbox
-            if s.kind == "imap":
-                report(True, f"mailbox imap {s.username}@{s.host}:{s.port}/{s.folder} ({s.security}): logged in, "
-                             f"{waiting} message(s) waiting")
-            else:
-                report(True, f"mailbox maildir {settings.resolve_path(s.path)}: {waiting} message(s) waiting")
-    except TransportError as exc:
-        report(False, f"mailbox: {exc}")
-    try:
-        sender = build_sender(settings)
-        sender.open()
-        sender.close()
-        o = settings.outgoing
-        where = f"{o.host}:{o.port} ({o.security})" if o.kind == "smtp" else str(settings.resolve_path(o.path))
-        report(True, f"outgoing {o.kind} {where}")
-    except TransportError as exc:
-        report(False, f"outgoing: {exc}")
-    return EX_OK if ok else EX_FAIL
+    lines = check(settings)
+    for line in lines:
+        print(f"{'ok  ' if line.ok else 'FAIL'}  {line.what}")
+    return EX_OK if all(line.ok for line in lines) else EX_FAIL
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -192,27 +144,17 @@ def _cases(settings: config.Settings, args: argparse.Namespace) -> int:
     store = open_store(settings)
     try:
         if args.cases_command == "list":
-            cases = store.list_cases(args.status)
-            if args.json:
-                print(json.dumps([c.as_json() for c in cases], indent=2, ensure_ascii=False))
-                return EX_OK
-            if not cases:
-                print("no cases")
-                return EX_OK
-            rows = [["REFERENCE", "STATUS", "PRIORITY", "MSGS", "CREATED (UTC)", "REQUESTER", "SUBJECT"]]
-            for c in cases:
-                rows.append([c.reference, c.status, c.priority, str(c.message_count),
-                             c.created_at.strftime("%Y-%m-%d %H:%M"), c.requester, c.subject[:60]])
-            print(_table(rows))
-            return EX_OK
+            return _print_cases(store, args.status, args.json)
         if args.cases_command == "status":
+            from casebot.case import Status
             from casebot.clock import utcnow
+            from casebot.jobs.update import set_status
 
-            previous = store.change_status(args.reference, args.status, utcnow(), args.why)
-            if previous is None:
+            updated = set_status(store, args.reference, Status(args.status), utcnow(), args.why)
+            if updated is None:
                 print(f"casebot: no case {args.reference!r}", file=sys.stderr)
                 return EX_FAIL
-            print(f"{args.reference}: {previous} -> {args.status}")
+            print(f"{args.reference}: {updated.previous} -> {updated.status}")
             return EX_OK
         detail = store.case_detail(args.reference)
         if detail is None:
@@ -225,6 +167,22 @@ def _cases(settings: config.Settings, args: argparse.Namespace) -> int:
         return EX_OK
     finally:
         store.close()
+
+
+def _print_cases(store: Store, status: str | None = None, as_json: bool = False) -> int:
+    cases = store.list_cases(status)
+    if as_json:
+        print(json.dumps([c.as_json() for c in cases], indent=2, ensure_ascii=False))
+        return EX_OK
+    if not cases:
+        print("no cases")
+        return EX_OK
+    rows = [["REFERENCE", "STATUS", "PRIORITY", "MSGS", "CREATED (UTC)", "REQUESTER", "SUBJECT"]]
+    for c in cases:
+        rows.append([c.reference, c.status, c.priority, str(c.message_count),
+                     c.created_at.strftime("%Y-%m-%d %H:%M"), c.requester, c.subject[:60]])
+    print(_table(rows))
+    return EX_OK
 
 
 def _print_case(d: dict[str, Any]) -> None:
@@ -267,53 +225,19 @@ def _db(settings: config.Settings, args: argparse.Namespace) -> int:
     return EX_OK
 
 
-DEMO_CONFIG = """\
-# casebot demo profile: a local Maildir in, a local Maildir out, SQLite. No server needed.
-[mailbox]
-kind = "maildir"
-path = "inbox"
-
-[outgoing]
-kind = "maildir"
-path = "sent"
-from_address = "Example Support <support@example.com>"
-
-[database]
-url = "sqlite:///casebot.db"
-
-[logging]
-format = "console"
-level = "warning"
-"""
-
-
 def _demo(folder: Path) -> int:
-    from casebot.maildir import ensure_maildir
+    from casebot import demo
 
-    folder.mkdir(parents=True, exist_ok=True)
-    cfg = folder / "casebot.toml"
-    if not cfg.exists():
-        cfg.write_text(DEMO_CONFIG, encoding="utf-8")
-    inbox = folder / "inbox"
-    ensure_maildir(inbox)
-    samples = sorted(
-        (p for p in resources.files("casebot._config.samples").iterdir() if p.name.endswith(".eml")),
-        key=lambda p: p.name,
-    )
-    for sample in samples:
-        target = inbox / "new" / f"demo-{sample.name}"
-        with sample.open("rb") as src, open(target, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-    settings = config.load(str(cfg))
-    cblog.configure(settings.logging.level, settings.logging.format)
-    print(f"casebot demo in {folder.resolve()}: {len(samples)} sample mails copied into {inbox}/new")
-    print(f"$ casebot --config {cfg} poll")
-    rc = _poll(settings, argparse.Namespace())
-    print(f"\n$ casebot --config {cfg} cases list")
-    _cases(settings, argparse.Namespace(cases_command="list", status=None, json=False))
-    sent = sorted((folder / "sent" / "new").glob("*"), key=lambda p: p.stat().st_mtime_ns)
+    d = demo.prepare(folder)
+    logs.configure(d.settings.logging.level, d.settings.logging.format)
+    print(f"casebot demo in {folder.resolve()}: {d.samples} sample mails copied into {d.inbox}/new")
+    print(f"$ casebot --config {d.config_file} poll")
+    rc = _poll(d.settings, argparse.Namespace())
+    print(f"\n$ casebot --config {d.config_file} cases list")
+    _cases(d.settings, argparse.Namespace(cases_command="list", status=None, json=False))
+    sent = d.sent()
     print(f"\n{len(sent)} acknowledgement(s) in {folder / 'sent' / 'new'}; the first one:\n")
     if sent:
         print(sent[0].read_text(encoding="utf-8", errors="replace"))
-    print(f"Run it again: nothing new is created. Look closer: casebot --config {cfg} cases show CASE-000001")
+    print(f"Run it again: nothing new is created. Look closer: casebot --config {d.config_file} cases show CASE-000001")
     return rc

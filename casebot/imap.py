@@ -17,11 +17,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import imapclient
+import structlog
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from casebot.config import MailboxSettings
 from casebot.transport import MailboxUnavailable
+
+log = structlog.get_logger("casebot.imap")
 
 _ERRORS = (IMAPClientError, OSError, socket.timeout, ssl.SSLError, EOFError)
 
@@ -175,6 +178,7 @@ class ImapMailbox:
             return
         deadline = time.monotonic() + min(timeout, 540)  # re-IDLE within 10 minutes (RFC 2177 asks < 29)
         self._call("IDLE", lambda c: c.idle())
+        log.debug("mailbox.idle", folder=self.s.folder)  # tests wait on this instead of sleeping
         try:
             while not stop.is_set() and time.monotonic() < deadline:
                 started = time.monotonic()

@@ -2,6 +2,7 @@
 
 Owns the mapping between a sequence number and its printed reference (default `CASE-000123`) and the pattern that
 recognises a reference in a subject line. Pure: the sequence itself is minted atomically by the store.
+Must not mint numbers (the store does, atomically) or look up cases.
 """
 
 from __future__ import annotations

@@ -1,49 +1,57 @@
-"""Composition root: builds the adapters from settings and runs the jobs, once (`poll`) or as a daemon (`run`).
+"""Composition root: builds everything from settings and ONE clock, and runs any job once.
 
-Owns wiring (which mailbox, which sender, which templates and rules), the daemon's life cycle (APScheduler ticks
-for delivery, an IDLE/poll loop for the mailbox, reconnect with backoff, SIGTERM finishing the message in hand,
-sd_notify READY/WATCHDOG/STOPPING) and the one-instance-per-mailbox lock on PostgreSQL. The only importer of
-apscheduler. Must not contain mail logic or SQL.
+Owns wiring: which mailbox, which sender, the priority rules (read here, the only file I/O for them), the
+templates, the pipeline chain from `[pipeline] steps`, `notices`, the store; and the one-shot runs: `poll` (ingest
+everything waiting, then deliver), `ingest_one` (the MTA pipe), `check`. Every job gets the same `now` callable,
+so a test passes a fixed time instead of sleeping. Must not contain mail logic, SQL or the daemon's loop
+(`daemon` owns signals, sd_notify, IDLE and the scheduler).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import signal
-import socket
+import hashlib
 import threading
+import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import structlog
-from apscheduler.schedulers.background import BackgroundScheduler
 
-from casebot import clock
-from casebot import mail as mailmodel
+from casebot import clock, notices
 from casebot.config import ConfigError, Settings
 from casebot.jobs.deliver import DeliverPolicy, DeliverStats, deliver
-from casebot.jobs.ingest import IngestDeps, IngestStats, StoreUnavailable, ingest_mailbox
-from casebot.pipeline import PipelineConfig
-from casebot.pipeline.priority import RulesError, load_rules
-from casebot.store import ArgumentError, Store, StoreError
+from casebot.jobs.ingest import IngestDeps, IngestStats, Outcome, ingest_mailbox, process
+from casebot.pipeline import PipelineConfig, UnknownStep, build_chain
+from casebot.rules import PriorityRule, RulesError, parse_rules
+from casebot.store import BadDatabaseUrl, Store, StoreError, StoreUnavailable
 from casebot.templates import TemplateError, Templates
-from casebot.transport import Mailbox, MailboxUnavailable, Sender
+from casebot.transport import Mailbox, MailboxUnavailable, Sender, TransportError
 
 log = structlog.get_logger("casebot.service")
 
-TEMPLATES = ["acknowledgement.txt.j2"]
+Clock = Callable[[], dt.datetime]
 
 
 def default_rules_path() -> Path:
     return Path(str(resources.files("casebot._config").joinpath("priority.toml")))
 
 
+def load_rules(path: Path) -> tuple[PriorityRule, ...]:
+    """Read and validate a priority rules file; RulesError names the file and the rule."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RulesError(f"{path}: cannot read rules file: {exc.strerror}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RulesError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_rules(data, str(path))
+
+
 def own_addresses(settings: Settings) -> frozenset[str]:
-    found = {mailmodel.first_address(settings.outgoing.from_address).addr}
+    found = {notices.Identity.parse(settings.outgoing.from_address).envelope_from}
     found |= {a.lower() for a in settings.cases.own_addresses}
     if "@" in settings.mailbox.username:
         found.add(settings.mailbox.username.lower())
@@ -51,7 +59,7 @@ def own_addresses(settings: Settings) -> frozenset[str]:
 
 
 def build_deps(settings: Settings) -> IngestDeps:
-    """Everything the pipeline and the acknowledgement need, validated now: a bad rules file or template is a
+    """Everything the pipeline and the notices need, validated now: a bad rules file, template or step name is a
     configuration error at start-up, never a surprise in the middle of a client's mail."""
     rules_path = settings.resolve_path(settings.priority.rules_file) if settings.priority.rules_file else None
     try:
@@ -63,27 +71,30 @@ def build_deps(settings: Settings) -> IngestDeps:
         raise ConfigError(f"templates.dir: {str(tdir)!r} is not a directory")
     templates = Templates(tdir, settings.sla.timezone)
     try:
-        templates.check(TEMPLATES)
+        templates.check(notices.templates_used())
     except TemplateError as exc:
         raise ConfigError(f"templates.dir: {exc}") from exc
+    try:
+        steps = build_chain(settings.pipeline.steps)
+    except UnknownStep as exc:
+        raise ConfigError(f"pipeline.steps[{exc.index}]: {exc}") from exc
     ack = settings.acknowledgement
-    name = mailmodel.first_address(settings.outgoing.from_address).name
+    sla = settings.sla_policy()
     return IngestDeps(
         pipeline=PipelineConfig(
             reference_format=settings.reference_format,
             own_addresses=own_addresses(settings),
             public_domains=frozenset(d.lower() for d in settings.cases.public_domains),
             rules=rules,
-            default_priority=settings.priority.default,
+            default_priority=settings.default_priority,
             body_chars=settings.priority.body_chars,
             ack_enabled=ack.enabled,
             ack_rate_limit=ack.rate_limit,
             ack_rate_window=dt.timedelta(minutes=ack.rate_window_minutes),
         ),
-        sla=settings.sla_policy(),
-        templates=templates,
-        from_address=settings.outgoing.from_address,
-        team_name=name or "Support",
+        steps=steps,
+        sla=sla,
+        notices=notices.Notices(templates, notices.Identity.parse(settings.outgoing.from_address), sla),
         max_attempts=settings.mailbox.max_attempts,
     )
 
@@ -134,7 +145,7 @@ def make_store(settings: Settings) -> Store:
     """The store for `database.url`, not yet connected or upgraded."""
     try:
         return Store(database_url(settings))
-    except (ArgumentError, ImportError) as exc:
+    except BadDatabaseUrl as exc:
         # A URL SQLAlchemy cannot read, or a driver that is not installed: the admin's to fix, not a retry.
         hint = " (PostgreSQL needs: pip install 'casebot[postgres]')" if "psycopg" in str(exc) else ""
         raise ConfigError(f"database.url: {exc}{hint}") from exc
@@ -154,15 +165,17 @@ def open_store(settings: Settings, upgrade: bool | None = None) -> Store:
 
 @dataclass
 class Runtime:
+    """Everything built, ready to run any job; `now` is the one clock every job reads."""
+
     settings: Settings
     store: Store
     deps: IngestDeps
     mailbox: Mailbox | None
     sender: Sender
-    now: Callable[[], dt.datetime]
+    now: Clock
 
     @classmethod
-    def build(cls, settings: Settings, now: Callable[[], dt.datetime] = clock.utcnow) -> Runtime:
+    def build(cls, settings: Settings, now: Clock = clock.utcnow) -> Runtime:
         deps = build_deps(settings)
         mailbox = build_mailbox(settings)
         sender = build_sender(settings)
@@ -191,119 +204,78 @@ class Runtime:
 class PollResult:
     ingest: IngestStats
     deliver: DeliverStats
-    errors: list[str]
+    errors: list[str] = field(default_factory=list)
 
 
-def poll(settings: Settings) -> PollResult:
+def poll(settings: Settings, now: Clock = clock.utcnow) -> PollResult:
     """One full pass: ingest everything waiting, then deliver the outbox. Transport errors are reported, not
     raised, so `casebot poll` from cron says what went wrong and exits non-zero."""
-    runtime = Runtime.build(settings)
+    runtime = Runtime.build(settings, now)
     stop = threading.Event()
-    errors: list[str] = []
-    ingest = IngestStats()
-    sent = DeliverStats()
+    result = PollResult(IngestStats(), DeliverStats())
     try:
         try:
-            ingest = runtime.ingest_once(stop)
+            result.ingest = runtime.ingest_once(stop)
         except (MailboxUnavailable, StoreUnavailable) as exc:
-            errors.append(str(exc))
+            result.errors.append(str(exc))
             log.error("mailbox.unavailable", error=str(exc))
-        sent = runtime.deliver_once(stop)
-        if sent.connection_error:
-            errors.append(sent.connection_error)
+        result.deliver = runtime.deliver_once(stop)
+        if result.deliver.connection_error:
+            result.errors.append(result.deliver.connection_error)
     finally:
         runtime.close()
-    return PollResult(ingest, sent, errors)
+    return result
 
 
-# --- the daemon ----------------------------------------------------------------------------------------------
-
-
-def sd_notify(message: str) -> None:
-    """systemd's notify protocol in a few lines (no extra dependency): READY=1, WATCHDOG=1, STOPPING=1."""
-    path = os.environ.get("NOTIFY_SOCKET")
-    if not path:
-        return
-    if path.startswith("@"):
-        path = "\0" + path[1:]
+def ingest_one(settings: Settings, raw: bytes, now: Clock = clock.utcnow) -> Outcome:
+    """The MTA pipe: store one message. Raises StoreError when the database cannot take it (the MTA retries)."""
+    source = "pipe:" + hashlib.sha256(raw).hexdigest()[:32]
+    deps = build_deps(settings)
+    store = open_store(settings)
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.connect(path)
-            sock.sendall(message.encode())
-    except OSError:
-        pass
+        return process(store, deps, raw, source, now())
+    finally:
+        store.close()
 
 
-class Daemon:
-    """`casebot run`: the mailbox loop in the main thread, delivery ticks on APScheduler's thread pool."""
+@dataclass(frozen=True)
+class CheckLine:
+    ok: bool
+    what: str
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.runtime = Runtime.build(settings)
-        self.stop = threading.Event()
-        self.wake_deliver = threading.Event()
-        self.scheduler = BackgroundScheduler(timezone="UTC")
 
-    def _deliver_tick(self) -> None:
-        structlog.contextvars.clear_contextvars()  # contextvars do not cross into scheduler threads cleanly
-        try:
-            stats = self.runtime.deliver_once(self.stop)
-            if stats.connection_error:
-                log.warning("outgoing.unavailable", error=stats.connection_error)
-        except StoreError as exc:
-            log.error("deliver.store_error", error=str(exc))
-        except Exception:
-            # A tick must never kill the scheduler thread.
-            log.exception("deliver.crashed")
-
-    def _signal(self, signum: int, _frame: Any) -> None:
-        log.info("daemon.stopping", signal=signal.Signals(signum).name)
-        sd_notify("STOPPING=1")
-        self.stop.set()
-
-    def run(self) -> int:
-        signal.signal(signal.SIGTERM, self._signal)
-        signal.signal(signal.SIGINT, self._signal)
-        s = self.settings
-        lock = f"casebot-mailbox:{s.mailbox.kind}:{s.mailbox.host}:{s.mailbox.username}:{s.mailbox.folder}"
-        leader = self.runtime.store.acquire_leader(lock) if self.runtime.mailbox else True
-        self.scheduler.add_job(
-            self._deliver_tick, "interval", seconds=s.daemon.deliver_interval, id="deliver",
-            max_instances=1, coalesce=True, next_run_time=clock.utcnow(),
-            misfire_grace_time=None,
-        )
-        self.scheduler.start()
-        sd_notify("READY=1")
-        log.info("daemon.started", mailbox=s.mailbox.kind, outgoing=s.outgoing.kind, leader=leader)
-        delay = 1.0
-        try:
-            while not self.stop.is_set():
-                sd_notify("WATCHDOG=1")  # from the mailbox loop itself: a hung socket stops the heartbeat
-                if self.runtime.mailbox is None or not leader:
-                    # A follower asks again soon: the leader may have died (its lock goes with its connection).
-                    self.stop.wait(s.mailbox.poll_interval if self.runtime.mailbox is None else 5.0)
-                    if not leader and self.runtime.mailbox is not None:
-                        leader = self.runtime.store.acquire_leader(lock)
-                    continue
-                try:
-                    stats = self.runtime.ingest_once(self.stop)
-                    if stats.seen:
-                        log.info("ingest.tick", seen=stats.seen, **stats.counts)
-                        self.scheduler.modify_job("deliver", next_run_time=clock.utcnow())
-                    delay = 1.0
-                    if stats.seen > stats.counts.get("failed", 0):
-                        # Mail that arrived during the pass was announced before IDLE began: look again now,
-                        # and wait only after a pass that found nothing new (failures retry on the next round).
-                        continue
-                    if not self.stop.is_set():
-                        self.runtime.mailbox.wait(s.mailbox.poll_interval, self.stop)
-                except (MailboxUnavailable, StoreUnavailable, StoreError) as exc:
-                    log.warning("mailbox.unavailable", error=str(exc), retry_in=round(delay, 1))
-                    self.runtime.mailbox.close()
-                    self.stop.wait(delay)
-                    delay = min(delay * 2, s.mailbox.reconnect_max_delay)
-        finally:
-            self.scheduler.shutdown(wait=True)  # waits for a delivery in flight to finish its message
-            self.runtime.close()
-            log.info("daemon.stopped")
-        return 0
+def check(settings: Settings) -> list[CheckLine]:
+    """`casebot check`: the configuration, the rules and templates, the database, the mailbox, the sender."""
+    lines = [CheckLine(True, f"configuration {settings.source}")]
+    build_deps(settings)
+    lines.append(CheckLine(True, "priority rules and templates load"))
+    try:
+        store = open_store(settings)
+        lines.append(CheckLine(True, f"database {store.display_url} (schema {store.revision()})"))
+        store.close()
+    except StoreError as exc:
+        lines.append(CheckLine(False, f"database: {exc}"))
+    s = settings.mailbox
+    try:
+        mailbox = build_mailbox(settings)
+        if mailbox is None:
+            lines.append(CheckLine(True, "mailbox: kind = 'pipe' (mail arrives through 'casebot ingest')"))
+        else:
+            mailbox.open()
+            waiting = len(mailbox.pending())
+            mailbox.close()
+            where = (f"imap {s.username}@{s.host}:{s.port}/{s.folder} ({s.security}): logged in,"
+                     if s.kind == "imap" else f"maildir {settings.resolve_path(s.path)}:")
+            lines.append(CheckLine(True, f"mailbox {where} {waiting} message(s) waiting"))
+    except TransportError as exc:
+        lines.append(CheckLine(False, f"mailbox: {exc}"))
+    o = settings.outgoing
+    try:
+        sender = build_sender(settings)
+        sender.open()
+        sender.close()
+        where = f"{o.host}:{o.port} ({o.security})" if o.kind == "smtp" else str(settings.resolve_path(o.path))
+        lines.append(CheckLine(True, f"outgoing {o.kind} {where}"))
+    except TransportError as exc:
+        lines.append(CheckLine(False, f"outgoing: {exc}"))
+    return lines

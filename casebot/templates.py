@@ -4,6 +4,7 @@ Owns the sandboxed environment (StrictUndefined: a missing variable is an error,
 mail), the search path (the admin's `templates.dir` first, then the templates shipped with casebot), and the
 split of a rendered template into subject and body. The only importer of jinja2. Pure: it renders strings and
 never sends, stores or reads the clock.
+Must not decide which template is used for what (`notices` does).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime as dt
 import email
 import email.policy
 import threading
@@ -25,10 +26,12 @@ import structlog
 from servers import ImapAccount, SmtpSink, free_port
 from sqlalchemy import func, select
 
-from casebot import logging as cblog
+from casebot import clock
+from casebot import logs as cblog
 from casebot.config import Settings, from_mapping
 from casebot.service import PollResult, poll
-from casebot.store import CaseSummary, Message, Store
+from casebot.store import CaseSummary, Store
+from casebot.store.schema import Message
 
 FROM_ADDRESS = "Example Support <support@example.com>"
 SUPPORT = "support@example.com"
@@ -201,6 +204,15 @@ class Harness:
     db_url: str
     overrides: dict[str, Any] = field(default_factory=dict)
     _store: Store | None = None
+    skew: dt.timedelta = dt.timedelta(0)  # how far this harness's clock runs ahead of the wall clock
+
+    def now(self) -> dt.datetime:
+        """The one clock every job of this harness reads: the wall clock plus `skew`."""
+        return clock.utcnow() + self.skew
+
+    def advance(self, seconds: float) -> None:
+        """Move this harness's time forward (a retry comes due) instead of sleeping."""
+        self.skew += dt.timedelta(seconds=seconds)
 
     def mapping(self, **sections: Mapping[str, Any]) -> dict[str, Any]:
         base = settings_mapping(
@@ -213,7 +225,7 @@ class Harness:
         return from_mapping(self.mapping(**sections))
 
     def poll(self, **sections: Mapping[str, Any]) -> PollResult:
-        return poll(self.settings(**sections))
+        return poll(self.settings(**sections), now=self.now)
 
     def append(self, *raws: bytes, folder: str = "INBOX") -> None:
         append_all(self.account, raws, folder)

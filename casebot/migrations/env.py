@@ -3,6 +3,7 @@
 Several instances may start together on a fresh PostgreSQL database: a session advisory lock makes them take
 turns, so the first one migrates and the others find the schema at head. (SQLite transactions already begin
 IMMEDIATE, which serialises them.)
+Must not import casebot's application code beyond the schema, or read a URL of its own.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
-from casebot.store import Base
+from casebot.store.schema import Base
 
 MIGRATION_LOCK = 0x63617365626F74  # "casebot"
 

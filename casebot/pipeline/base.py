@@ -1,23 +1,22 @@
-"""Pipeline plumbing: the context a message carries through the steps, the lookup protocol, the chain runner.
+"""Pipeline plumbing: what a step sees, what it may decide, and the contract every step keeps.
 
-Owns `Context` (the decisions so far and the trace), `Lookup` (the read-only questions steps may ask about
-stored cases) and `run_chain`. Must not import an adapter or read the clock: `now` arrives in the context.
+Owns `Incoming` (the parsed mail, `now`, the pipeline's settings and the read-only `Lookup` into stored cases), the
+typed `Verdict` grouped by concern (origin, placement, triage, acknowledgement), the `Finding` a step returns, the
+`Step` protocol and `Stop`. Must not import an adapter, read the clock or write anything: `now` arrives in
+`Incoming`, and the ingest job applies the verdict in one transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
+from casebot.case import Priority, Status
 from casebot.mail import InboundMail
-from casebot.pipeline.priority import PriorityRule
 from casebot.refs import ReferenceFormat
-
-
-class Stop(Exception):
-    """Raised by a step to end the chain (e.g. the message is casebot's own mail)."""
+from casebot.rules import PriorityRule
 
 
 @dataclass(frozen=True)
@@ -25,17 +24,20 @@ class CaseView:
     """What a step may know about an existing case."""
 
     reference: str
-    status: str
+    status: Status
     requester: str
     participants: frozenset[str]
+    id: int = 0  # the store's key, so the job that applies the verdict needs no second look-up
 
 
 class Lookup(Protocol):
+    """The questions a step may ask about stored cases; the store answers them inside the ingest transaction."""
+
     def case_for_message_ids(self, message_ids: tuple[str, ...]) -> CaseView | None:
-        """The case that stored or sent any of these Message-IDs (nearest first), if any."""
+        """The case that stored or sent any of these Message-IDs (nearest first), if exactly one did."""
         ...
 
-    def case_by_reference(self, reference: str) -> CaseView | None: ...
+    def case_view(self, reference: str) -> CaseView | None: ...
 
     def is_own_message_id(self, message_id: str) -> bool:
         """True when casebot itself sent a mail with this Message-ID."""
@@ -56,62 +58,93 @@ class PipelineConfig:
     own_addresses: frozenset[str]
     public_domains: frozenset[str]
     rules: tuple[PriorityRule, ...]
-    default_priority: str = "low"
+    default_priority: Priority = Priority.LOW
     body_chars: int = 4000
     ack_enabled: bool = True
     ack_rate_limit: int = 5
     ack_rate_window: dt.timedelta = dt.timedelta(hours=1)
 
 
-@dataclass
-class Context:
+@dataclass(frozen=True)
+class Incoming:
+    """One message as the steps see it: read-only."""
+
     mail: InboundMail
     now: dt.datetime
     config: PipelineConfig
     lookup: Lookup
-    # Decisions, filled in by the steps.
-    own_mail: bool = False
-    automated: str | None = None  # why no automatic reply may go to this sender
-    case: CaseView | None = None  # existing case the message belongs to
-    linked_to: str | None = None  # a new case is opened, linked to this reference
-    reopen: bool = False
-    priority: str | None = None
-    priority_rule: str | None = None
-    acknowledge: bool = False
-    ack_to: str = ""  # where an acknowledgement goes: Reply-To if given, else From
-    ack_reason: str = ""
-    trace: list[dict[str, Any]] = field(default_factory=list)
 
-    def record(self, step: str, decision: str, **detail: Any) -> None:
-        self.trace.append({"step": step, "decision": decision, **detail})
+
+# --- the verdict, by concern -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Origin:
+    """Who sent it, as far as loop safety cares."""
+
+    own_mail: bool = False  # casebot's own mail come back: stored, never a case
+    automated: str | None = None  # why no automatic reply may go to this sender
+
+
+@dataclass
+class Placement:
+    """Where the message goes: an existing case, or a new one (maybe linked to an old one)."""
+
+    case: CaseView | None = None
+    linked_to: str | None = None
+
+
+@dataclass
+class Triage:
+    priority: Priority | None = None
+    rule: str | None = None
+
+
+@dataclass
+class Acknowledgement:
+    send: bool = False
+    to: str = ""  # Reply-To if given, else From
+    why: str = ""
+
+
+@dataclass
+class Verdict:
+    origin: Origin = field(default_factory=Origin)
+    placement: Placement = field(default_factory=Placement)
+    triage: Triage = field(default_factory=Triage)
+    ack: Acknowledgement = field(default_factory=Acknowledgement)
+    trace: list[dict[str, Any]] = field(default_factory=list)  # written by the runner only, one entry per step
 
     @property
     def opens_case(self) -> bool:
-        return not self.own_mail and self.case is None
+        return not self.origin.own_mail and self.placement.case is None
 
 
-Step = Callable[[Context], None]
+@dataclass(frozen=True)
+class Finding:
+    """What one step found, for the trace: `hit` when the step decided something (a rule fired), `decision` in a
+    word or two, `why` in plain words with the evidence, `detail` any further facts (a rule name, a reference)."""
 
-STEPS: dict[str, Step] = {}
-
-
-def step(name: str) -> Callable[[Step], Step]:
-    def register(fn: Step) -> Step:
-        STEPS[name] = fn
-        return fn
-
-    return register
+    hit: bool
+    decision: str
+    why: str = ""
+    detail: Mapping[str, Any] = field(default_factory=dict)
 
 
-DEFAULT_CHAIN: tuple[str, ...] = ("own_mail", "loop_guard", "threading", "priority", "acknowledgement")
+class Stop(BaseException):
+    """Raised by a step to end the chain after it; carries the step's finding. A BaseException, so a step's own
+    `except Exception` can never swallow it."""
+
+    def __init__(self, finding: Finding) -> None:
+        super().__init__(finding.decision)
+        self.finding = finding
 
 
-def run_chain(ctx: Context, chain: tuple[str, ...] = DEFAULT_CHAIN) -> Context:
-    from casebot.pipeline import steps  # noqa: F401 - registers the steps
+class Step(Protocol):
+    """One named decision about a message (GNU Mailman 3's IRule/IHandler). Contract: read `incoming`, update only
+    the verdict fields of its own concern, return a `Finding` (or raise `Stop` with one to end the chain); never
+    write, send or read the clock. The runner records the finding in the trace."""
 
-    for name in chain:
-        try:
-            STEPS[name](ctx)
-        except Stop:
-            break
-    return ctx
+    name: ClassVar[str]
+
+    def __call__(self, incoming: Incoming, verdict: Verdict) -> Finding: ...

@@ -1,103 +1,31 @@
-"""Keyword priority rules: loading from TOML and matching (pure).
+"""Step `priority`: the priority of a new case, from the ordered keyword rules (`casebot.rules`).
 
-Owns the rule format (`[[rules]] name, priority, keywords`) and the matching policy: whole-word phrases,
-case-insensitive; the subject is weighted above the body (any subject match beats any body match); within one
-field the first rule in file order wins. Must not read the clock or storage; the caller gives visible text only
-(quotes stripped, hidden HTML already dropped by the mail model).
+Hit when a rule matched: the finding names the rule, the keyword and where it was found; otherwise the default
+priority. A reply to an existing case keeps the case's priority. Must not read the rules file (the composition
+root loads it into `PipelineConfig.rules`) or look at hidden text (the mail model drops it).
 """
 
 from __future__ import annotations
 
-import re
-import tomllib
-from dataclasses import dataclass
-from functools import cached_property
-from pathlib import Path
+from typing import ClassVar
 
-PRIORITIES = ("critical", "high", "medium", "low")
+from casebot import mail as mailmodel
+from casebot import rules
+from casebot.pipeline.base import Finding, Incoming, Verdict
 
 
-class RulesError(ValueError):
-    """Raised when a rules file is unreadable or a rule is malformed; the message names the rule."""
+class PriorityStep:
+    name: ClassVar[str] = "priority"
 
-
-@dataclass(frozen=True)
-class PriorityRule:
-    name: str
-    priority: str
-    keywords: tuple[str, ...]
-
-    @cached_property
-    def pattern(self) -> re.Pattern[str]:
-        phrases = sorted({k.strip().lower() for k in self.keywords if k.strip()}, key=len, reverse=True)
-        body = "|".join(r"\s+".join(re.escape(w) for w in p.split()) for p in phrases)
-        return re.compile(rf"(?<![\w])(?:{body})(?![\w])", re.IGNORECASE)
-
-    def search(self, text: str) -> str | None:
-        m = self.pattern.search(text)
-        return m.group(0) if m else None
-
-
-@dataclass(frozen=True)
-class Match:
-    rule: PriorityRule
-    where: str  # "subject" or "body"
-    keyword: str
-
-
-_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
-
-
-_SEVERITY = {"critical": 3.0, "high": 2.0, "medium": 1.0, "low": 0.0}
-SUBJECT_WEIGHT = 1.5  # a keyword in the subject counts one and a half priority levels more than in the body
-
-
-def match(rules: tuple[PriorityRule, ...], subject: str, body: str) -> Match | None:
-    """The best-scoring match: severity of the rule, plus SUBJECT_WEIGHT when found in the subject. So a
-    subject "Quick question" with "production down" in the body is critical, while a subject "URGENT" (high)
-    outweighs a stray "data loss" deep in the body. Ties go to the subject, then to file order."""
-    best: tuple[float, Match] | None = None
-    # Phones and Word type curly apostrophes: "can\u2019t log in" must match the rule's "can't log in".
-    for where, text in (("subject", subject.translate(_QUOTES)), ("body", body.translate(_QUOTES))):
-        bonus = SUBJECT_WEIGHT if where == "subject" else 0.0
-        for rule in rules:
-            score = _SEVERITY[rule.priority] + bonus
-            if best is not None and score <= best[0]:
-                continue
-            found = rule.search(text)
-            if found:
-                best = (score, Match(rule, where, " ".join(found.split())))
-    return best[1] if best else None
-
-
-def parse_rules(data: dict[str, object], origin: str) -> tuple[PriorityRule, ...]:
-    raw = data.get("rules")
-    if not isinstance(raw, list) or not raw:
-        raise RulesError(f"{origin}: expected at least one [[rules]] table")
-    out: list[PriorityRule] = []
-    for i, item in enumerate(raw):
-        where = f"{origin}: rules[{i}]"
-        if not isinstance(item, dict):
-            raise RulesError(f"{where}: expected a table")
-        name, priority, keywords = item.get("name"), item.get("priority"), item.get("keywords")
-        unknown = set(item) - {"name", "priority", "keywords"}
-        if unknown:
-            raise RulesError(f"{where} ({name or 'unnamed'}): unknown key(s) {', '.join(sorted(unknown))}")
-        if not isinstance(name, str) or not name or len(name) > 120:
-            raise RulesError(f"{where}.name: expected a non-empty string of at most 120 characters")
-        if priority not in PRIORITIES:
-            raise RulesError(f"{where}.priority ({name}): must be one of {', '.join(PRIORITIES)}, got {priority!r}")
-        if not isinstance(keywords, list) or not keywords or not all(isinstance(k, str) and k for k in keywords):
-            raise RulesError(f"{where}.keywords ({name}): expected a non-empty array of strings")
-        out.append(PriorityRule(name, str(priority), tuple(keywords)))
-    return tuple(out)
-
-
-def load_rules(path: Path) -> tuple[PriorityRule, ...]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RulesError(f"{path}: cannot read rules file: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise RulesError(f"{path}: not valid TOML: {exc}") from exc
-    return parse_rules(data, str(path))
+    def __call__(self, incoming: Incoming, verdict: Verdict) -> Finding:
+        if verdict.placement.case is not None:
+            return Finding(False, "unchanged", "reply to an existing case")
+        config, triage = incoming.config, verdict.triage
+        body = mailmodel.visible_body(incoming.mail, config.body_chars)
+        found = rules.match(config.rules, incoming.mail.subject, body)
+        if found is None:
+            triage.priority, triage.rule = config.default_priority, None
+            return Finding(False, str(config.default_priority), "no rule matched: default")
+        triage.priority, triage.rule = found.rule.priority, found.rule.name
+        return Finding(True, str(found.rule.priority), f"{found.where} matches {found.keyword!r}",
+                       {"rule": found.rule.name, "where": found.where, "keyword": found.keyword})

@@ -41,7 +41,7 @@ def write_config(tmp: Path, account: ImapAccount, sink: SmtpSink, db_url: str, *
         ),
         "database": f'url = "{db_url}"\n',
         "acknowledgement": "rate_limit = 0\n",
-        "logging": 'level = "info"\nformat = "json"\n',
+        "logging": 'level = "debug"\nformat = "json"\n',
         "daemon": "deliver_interval = 0.3\n",
     }
     path = tmp / "casebot.toml"
@@ -89,6 +89,10 @@ def events(log: Path) -> list[dict[str, object]]:
     return out
 
 
+def idles(log: Path) -> int:
+    return sum(1 for e in events(log) if e.get("event") == "mailbox.idle")
+
+
 def wait_until(predicate: object, timeout: float, what: str, step: float = 0.1) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -120,8 +124,8 @@ def test_daemon_idle_push_sigterm_and_reconnect(
     log = tmp_path / "daemon.log"
     proc = start_daemon(config, log)
     try:
-        wait_until(lambda: any(e.get("event") == "daemon.started" for e in events(log)), 20, "daemon start")
-        time.sleep(1.0)  # let it enter IDLE: the poll interval is 30 s, so only IDLE can wake it in time
+        # In IDLE: the poll interval is 30 s, so only IDLE can wake it in time.
+        wait_until(lambda: idles(log) >= 1, 20, "the daemon to enter IDLE")
         imap_account.append(message(1))
         assert smtp_sink.wait_for(1, timeout=15), "IDLE did not wake the daemon"
         ack = email.message_from_bytes(smtp_sink.messages[0].content, policy=email.policy.default)
@@ -129,9 +133,12 @@ def test_daemon_idle_push_sigterm_and_reconnect(
         assert ack["Auto-Submitted"] == "auto-replied"
 
         # Drop the server side of the IDLE connection: imapclient's idle_check() then returns [] forever.
+        idled = idles(log)
         for pid in imap_account.server.imap_processes():
             os.kill(pid, signal.SIGKILL)
-        time.sleep(0.5)
+        wait_until(lambda: any(e.get("event") == "mailbox.unavailable" for e in events(log)), 20,
+                   "the daemon to notice the dropped connection")
+        wait_until(lambda: idles(log) > idled, 30, "the daemon to reconnect and IDLE again")
         imap_account.append(message(2))
         assert smtp_sink.wait_for(2, timeout=30), "daemon did not reconnect after the dropped connection"
         assert proc.poll() is None
@@ -213,7 +220,7 @@ def test_kill_9_loses_nothing_and_duplicates_nothing(
         with store.transaction() as tx:
             from sqlalchemy import func, select
 
-            from casebot.store import Message, Outbox  # test-only: read the tables directly
+            from casebot.store.schema import Message, Outbox  # test-only: read the tables directly
 
             stored = tx.session.scalar(select(func.count()).select_from(Message))
             distinct = tx.session.scalar(select(func.count(func.distinct(Message.dedupe_key))))

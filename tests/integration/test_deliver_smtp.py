@@ -6,7 +6,6 @@ told to answer 451 or 550, or is replaced by a closed port, and the outbox is re
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -51,9 +50,10 @@ def outbox(h: Harness) -> list[dict[str, Any]]:
     return [row for c in h.cases() for row in h.detail(c.reference)["outbox"]]
 
 
-def wait_until_due(seconds: float = 0.6) -> None:
-    """Outbox retries are due `retry_base * 2**(n-1)` seconds later (capped at retry_max = 0.5 s here)."""
-    time.sleep(seconds)
+def wait_until_due(h: Harness, seconds: float = 0.6) -> None:
+    """Outbox retries are due `retry_base * 2**(n-1)` seconds later (capped at retry_max = 0.5 s here): the
+    harness's clock moves on, nobody sleeps."""
+    h.advance(seconds)
 
 
 def test_tempfail_is_retried_and_sent_once(hdb: Harness) -> None:
@@ -75,7 +75,7 @@ def test_tempfail_is_retried_and_sent_once(hdb: Harness) -> None:
     assert h.sink.messages == []
 
     h.sink.mode = "ok"
-    wait_until_due()
+    wait_until_due(h)
     second = h.poll()
 
     assert second.errors == []
@@ -88,7 +88,7 @@ def test_tempfail_is_retried_and_sent_once(hdb: Harness) -> None:
     assert row["last_error"] is None
     assert h.store.outbox_counts() == {"sent": 1}
 
-    wait_until_due()
+    wait_until_due(h)
     assert h.poll().deliver.sent == 0
     assert len(h.sink.messages) == 1
 
@@ -127,7 +127,7 @@ def test_permfail_is_recorded_and_never_resent(h: Harness) -> None:
     assert data_commands == 1
 
     h.sink.mode = "ok"
-    wait_until_due()
+    wait_until_due(h)
     second = h.poll()
 
     assert second.deliver.sent == 0
@@ -148,7 +148,7 @@ def test_one_transient_failure_still_delivers_every_ack_exactly_once(h: Harness)
     assert first.ingest.counts == {"opened": n}
     assert first.deliver.retried == 1
     assert first.deliver.sent == n - 1
-    wait_until_due()
+    wait_until_due(h)
     second = h.poll(acknowledgement=NO_RATE_LIMIT)
     assert second.deliver.sent == 1
 
@@ -185,7 +185,7 @@ def test_smtp_down_keeps_everything_pending_until_a_server_answers(h: Harness) -
     assert h.sink.data_commands == 0
 
     # Pointed at a live server (the sink), the next poll delivers every one of them, once.
-    wait_until_due()
+    wait_until_due(h)
     second = h.poll()
 
     assert second.errors == []
@@ -193,6 +193,6 @@ def test_smtp_down_keeps_everything_pending_until_a_server_answers(h: Harness) -
     assert h.sink.wait_for(n)
     assert len(h.sink.messages) == n
     assert h.store.outbox_counts() == {"sent": n}
-    wait_until_due()
+    wait_until_due(h)
     assert h.poll().deliver.sent == 0
     assert len(h.sink.messages) == n

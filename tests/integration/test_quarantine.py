@@ -1,20 +1,21 @@
 """A message that keeps failing is retried a bounded number of times, then quarantined; it never blocks the
 messages after it, and nothing is lost (the raw bytes stay in the database and in the quarantine folder).
 
-The failure is injected into casebot's own ingest step (a fault in casebot, not a fake server): Dovecot, the
-SMTP sink and the database are all real.
+The failure is injected as a pipeline step configured like any plugin (`[pipeline] steps`, a fault in casebot's
+own processing, not a fake server): Dovecot, the SMTP sink and the database are all real.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from cbtest import Harness, folder_messages, make_mail
 from servers import ImapAccount, SmtpSink
 
-from casebot.jobs import ingest
+from casebot.pipeline import DEFAULT_CHAIN
+
+FAULTY_CHAIN = [*DEFAULT_CHAIN, "plugin_steps:ExplodeOnPoison"]
 
 
 @pytest.fixture
@@ -24,21 +25,13 @@ def harness(imap_account: ImapAccount, smtp_sink: SmtpSink, db_url: str) -> Iter
     h.close()
 
 
-def test_failing_message_is_retried_then_quarantined(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_apply = ingest._apply
-
-    def explode_on_poison(tx: Any, deps: Any, ctx: Any, source: str, now: Any) -> ingest.Outcome:
-        if "poison" in ctx.mail.subject:
-            raise RuntimeError("simulated fault while storing")
-        return real_apply(tx, deps, ctx, source, now)
-
-    monkeypatch.setattr(ingest, "_apply", explode_on_poison)
+def test_failing_message_is_retried_then_quarantined(harness: Harness) -> None:
     harness.append(
         make_mail("alice@client.example", "First question"),
         make_mail("bob@client.example", "poison message"),
         make_mail("carol@client.example", "Third question"),
     )
-    results = [harness.poll(mailbox={"max_attempts": 3}) for _ in range(4)]
+    results = [harness.poll(mailbox={"max_attempts": 3}, pipeline={"steps": FAULTY_CHAIN}) for _ in range(4)]
 
     # The messages around the bad one were handled on the first pass: it did not block them.
     assert results[0].ingest.counts == {"opened": 2, "failed": 1}
@@ -56,10 +49,10 @@ def test_failing_message_is_retried_then_quarantined(harness: Harness, monkeypat
     with harness.store.transaction() as tx:
         from sqlalchemy import select
 
-        from casebot.store import Quarantined
+        from casebot.store.schema import Quarantined
 
         row = tx.session.scalars(select(Quarantined)).one()
-        assert "simulated fault while storing" in row.reason
+        assert "RuntimeError: simulated fault while processing" in row.reason
         assert b"poison message" in row.raw  # nothing the client sent is lost
 
 

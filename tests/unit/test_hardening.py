@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 
 from casebot import cli, mail
-from casebot.pipeline import CaseView, Context, PipelineConfig, run_chain
-from casebot.pipeline.priority import PriorityRule
+from casebot.pipeline import CaseView, Incoming, PipelineConfig, Verdict, run_chain
 from casebot.refs import ReferenceFormat
+from casebot.rules import PriorityRule
 
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 
@@ -21,7 +21,7 @@ class Lookup:
     def case_for_message_ids(self, message_ids: tuple[str, ...]) -> CaseView | None:
         return None
 
-    def case_by_reference(self, reference: str) -> CaseView | None:
+    def case_view(self, reference: str) -> CaseView | None:
         return None
 
     def is_own_message_id(self, message_id: str) -> bool:
@@ -34,13 +34,13 @@ class Lookup:
         return self._sender
 
 
-def run(raw: bytes, lookup: Lookup | None = None) -> Context:
+def run(raw: bytes, lookup: Lookup | None = None) -> Verdict:
     config = PipelineConfig(
         reference_format=ReferenceFormat(), own_addresses=frozenset({"support@example.com"}),
         public_domains=frozenset({"gmail.com"}), rules=(PriorityRule("q", "low", ("question",)),),
         ack_rate_limit=3,
     )
-    return run_chain(Context(mail.parse(raw), NOW, config, lookup or Lookup()))
+    return run_chain(Incoming(mail.parse(raw), NOW, config, lookup or Lookup()))
 
 
 @pytest.mark.parametrize(
@@ -75,15 +75,15 @@ def test_a_five_thousand_digit_reference_is_no_reference() -> None:
 
 def test_empty_return_path_means_no_acknowledgement() -> None:
     ctx = run(b"Return-Path: <>\r\nFrom: vacation@other.example\r\nSubject: I am away\r\n\r\nback soon\r\n")
-    assert ctx.automated == "null envelope sender (Return-Path: <>)"
-    assert not ctx.acknowledge and ctx.opens_case
+    assert ctx.origin.automated == "null envelope sender (Return-Path: <>)"
+    assert not ctx.ack.send and ctx.opens_case
 
 
 def test_rate_limit_counts_per_sender_whatever_the_reply_to() -> None:
     raw = b"From: spammer@evil.example\r\nReply-To: victim9@target.example\r\nSubject: hi\r\n\r\nbody\r\n"
-    assert run(raw, Lookup(acks_to=0, acks_for_sender=2)).acknowledge
+    assert run(raw, Lookup(acks_to=0, acks_for_sender=2)).ack.send
     ctx = run(raw, Lookup(acks_to=0, acks_for_sender=3))
-    assert not ctx.acknowledge and "spammer@evil.example" in ctx.ack_reason
+    assert not ctx.ack.send and "spammer@evil.example" in ctx.ack.why
 
 
 def test_an_internationalised_address_composes() -> None:

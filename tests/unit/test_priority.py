@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from casebot.pipeline.priority import PriorityRule, RulesError, load_rules, match, parse_rules
+from casebot.rules import PriorityRule, RulesError, match, parse_rules
+from casebot.service import load_rules
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "priority.toml"
 

@@ -1,4 +1,4 @@
-"""Logging: structlog set-up as a plain list of processors.
+"""Logs: structlog set-up as a plain list of processors (named `logs`, so it never shadows the standard `logging`).
 
 Owns the processor chain (level, UTC timestamp, JSON when not on a terminal or under systemd, readable console
 output on a terminal) and the rule that no event carries a mail body or a password: events name messages by

@@ -1,0 +1,130 @@
+"""The long run, `casebot run`: signals, sd_notify, the mailbox leader lock, the IDLE loop and the scheduler.
+
+Owns the daemon's life cycle: the mailbox loop in the main thread (IDLE or poll, look again after a pass that
+stored mail, reconnect with backoff), the scheduled jobs on APScheduler's thread pool (deliver today; each job a
+`Runtime` method given the same clock), SIGTERM finishing the message in hand, sd_notify READY/WATCHDOG/STOPPING
+and, on PostgreSQL, the advisory lock that lets one instance hold the mailbox. The only importer of apscheduler.
+Must not contain mail logic or SQL, or build adapters (the composition root, `service`, does).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from casebot import clock
+from casebot.config import Settings
+from casebot.service import Clock, Runtime
+from casebot.store import StoreError, StoreUnavailable
+from casebot.transport import MailboxUnavailable
+
+log = structlog.get_logger("casebot.daemon")
+
+
+def sd_notify(message: str) -> None:
+    """systemd's notify protocol in a few lines (no extra dependency): READY=1, WATCHDOG=1, STOPPING=1."""
+    path = os.environ.get("NOTIFY_SOCKET")
+    if not path:
+        return
+    if path.startswith("@"):
+        path = "\0" + path[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(path)
+            sock.sendall(message.encode())
+    except OSError:
+        pass
+
+
+class Daemon:
+    """`casebot run`: the mailbox loop in the main thread, scheduled jobs on APScheduler's thread pool."""
+
+    def __init__(self, settings: Settings, now: Clock = clock.utcnow) -> None:
+        self.settings = settings
+        self.now = now
+        self.runtime = Runtime.build(settings, now)
+        self.stop = threading.Event()
+        self.scheduler = BackgroundScheduler(timezone="UTC")
+
+    def _job(self, name: str, run: Callable[[], None]) -> Callable[[], None]:
+        def tick() -> None:
+            structlog.contextvars.clear_contextvars()  # contextvars do not cross into scheduler threads cleanly
+            try:
+                run()
+            except StoreError as exc:
+                log.error(f"{name}.store_error", error=str(exc))
+            except Exception:
+                # A tick must never kill the scheduler thread.
+                log.exception(f"{name}.crashed")
+
+        return tick
+
+    def _deliver(self) -> None:
+        stats = self.runtime.deliver_once(self.stop)
+        if stats.connection_error:
+            log.warning("outgoing.unavailable", error=stats.connection_error)
+
+    def jobs(self) -> dict[str, tuple[Callable[[], None], float]]:
+        """Scheduled jobs: name -> (run, interval in seconds). A new periodic job is one entry here."""
+        return {"deliver": (self._deliver, self.settings.daemon.deliver_interval)}
+
+    def _signal(self, signum: int, _frame: Any) -> None:
+        log.info("daemon.stopping", signal=signal.Signals(signum).name)
+        sd_notify("STOPPING=1")
+        self.stop.set()
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._signal)
+        signal.signal(signal.SIGINT, self._signal)
+        s = self.settings
+        lock = f"casebot-mailbox:{s.mailbox.kind}:{s.mailbox.host}:{s.mailbox.username}:{s.mailbox.folder}"
+        leader = self.runtime.store.acquire_leader(lock) if self.runtime.mailbox else True
+        for name, (run, seconds) in self.jobs().items():
+            self.scheduler.add_job(self._job(name, run), "interval", seconds=seconds, id=name, max_instances=1,
+                                   coalesce=True, next_run_time=clock.utcnow(), misfire_grace_time=None)
+        self.scheduler.start()
+        sd_notify("READY=1")
+        log.info("daemon.started", mailbox=s.mailbox.kind, outgoing=s.outgoing.kind, leader=leader)
+        try:
+            self._mailbox_loop(lock, leader)
+        finally:
+            self.scheduler.shutdown(wait=True)  # waits for a delivery in flight to finish its message
+            self.runtime.close()
+            log.info("daemon.stopped")
+        return 0
+
+    def _mailbox_loop(self, lock: str, leader: bool) -> None:
+        s, mailbox = self.settings, self.runtime.mailbox
+        delay = 1.0
+        while not self.stop.is_set():
+            sd_notify("WATCHDOG=1")  # from the mailbox loop itself: a hung socket stops the heartbeat
+            if mailbox is None or not leader:
+                # A follower asks again soon: the leader may have died (its lock goes with its connection).
+                self.stop.wait(s.mailbox.poll_interval if mailbox is None else 5.0)
+                if not leader and mailbox is not None:
+                    leader = self.runtime.store.acquire_leader(lock)
+                continue
+            try:
+                stats = self.runtime.ingest_once(self.stop)
+                if stats.seen:
+                    log.info("ingest.tick", seen=stats.seen, **stats.counts)
+                    self.scheduler.modify_job("deliver", next_run_time=clock.utcnow())
+                delay = 1.0
+                if stats.seen > stats.counts.get("failed", 0):
+                    # Mail that arrived during the pass was announced before IDLE began: look again now, and
+                    # wait only after a pass that found nothing new (failures retry on the next round).
+                    continue
+                if not self.stop.is_set():
+                    mailbox.wait(s.mailbox.poll_interval, self.stop)
+            except (MailboxUnavailable, StoreUnavailable, StoreError) as exc:
+                log.warning("mailbox.unavailable", error=str(exc), retry_in=round(delay, 1))
+                mailbox.close()
+                self.stop.wait(delay)
+                delay = min(delay * 2, s.mailbox.reconnect_max_delay)

@@ -1,0 +1,117 @@
+"""Applying a pipeline verdict: one message's writes, inside the ingest transaction.
+
+Owns turning the verdict into store operations: casebot's own mail stored without a case; a reply stored on its
+case, its participants added and the case life cycle applied (`ClientWrote`: a client reply reopens); a new case
+opened with its reference minted, its deadlines computed and its acknowledgement built by `notices` and queued
+under the notice's idempotency key. Every decision goes into the audit trail with the pipeline's trace. Must not
+decide (the pipeline and the case life cycle do), commit (the caller's transaction does) or send mail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import structlog
+
+from casebot import case as lifecycle
+from casebot import refs
+from casebot.case import Priority
+from casebot.mail import InboundMail
+from casebot.notices import NoticeError, Notices
+from casebot.pipeline import PipelineConfig, Step, Verdict
+from casebot.sla import Deadlines, SlaPolicy
+from casebot.store import MessageRecord, NewCase, Tx
+
+log = structlog.get_logger("casebot.ingest")
+
+
+@dataclass(frozen=True)
+class IngestDeps:
+    """Everything ingest needs besides the store, built once by the composition root."""
+
+    pipeline: PipelineConfig
+    steps: tuple[Step, ...]
+    sla: SlaPolicy
+    notices: Notices
+    max_attempts: int
+
+
+@dataclass(frozen=True)
+class Applied:
+    status: str  # opened, threaded, own-mail
+    reference: str | None = None
+    reopened: bool = False
+    ack_queued: bool = False
+    ack_note: str = ""
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def participants(m: InboundMail, own: frozenset[str]) -> list[tuple[str, str]]:
+    out = [(m.sender.addr, "requester")]
+    out += [(a.addr, "cc") for a in (*m.to, *m.cc) if a.addr and a.addr not in own]
+    return out
+
+
+def apply_verdict(tx: Tx, deps: IngestDeps, m: InboundMail, verdict: Verdict, source: str,
+                  now: dt.datetime) -> Applied:
+    automated = verdict.origin.automated
+    record = MessageRecord.of(m, source=source, received_at=now, automated=automated, trace=verdict.trace)
+    if verdict.origin.own_mail:
+        tx.add_message(record, case_id=None, disposition="own-mail")
+        return Applied("own-mail")
+
+    view = verdict.placement.case
+    if view is not None:
+        tx.add_message(record, case_id=view.id, disposition="threaded")
+        tx.event(view.id, now, "message.added", message_id=m.message_id, sender=m.sender.addr, automated=automated,
+                 trace=verdict.trace)
+        if automated is None:
+            tx.add_participants(view.id, participants(m, deps.pipeline.own_addresses)[1:], view.participants)
+        transition = lifecycle.apply(tx.state(view.id), lifecycle.ClientWrote(now, automated))
+        tx.apply(view.id, transition, now)
+        tx.touch(view.id, now)
+        return Applied("threaded", view.reference, reopened=transition.has("status.changed"))
+
+    reference = deps.pipeline.reference_format.format(tx.mint_number("case"))
+    priority = verdict.triage.priority or deps.pipeline.default_priority
+    deadlines = deps.sla.deadlines(priority, now)
+    subject = refs.strip_reply_prefixes(m.subject) or "(no subject)"
+    case_id = tx.open_case(NewCase(
+        reference=reference, subject=subject, requester=m.sender.addr, requester_name=m.sender.name,
+        priority=priority, priority_rule=verdict.triage.rule, opened_at=now,
+        first_response_due=deadlines.first_response_due if deadlines else None,
+        resolution_due=deadlines.resolution_due if deadlines else None, linked_to=verdict.placement.linked_to,
+    ))
+    tx.add_participants(case_id, participants(m, deps.pipeline.own_addresses), frozenset())
+    tx.add_message(record, case_id=case_id, disposition="opened")
+    tx.event(case_id, now, "case.opened", priority=priority.value, rule=verdict.triage.rule,
+             linked_to=verdict.placement.linked_to,
+             first_response_due=_iso(deadlines.first_response_due if deadlines else None),
+             resolution_due=_iso(deadlines.resolution_due if deadlines else None), trace=verdict.trace)
+    if not verdict.ack.send:
+        tx.event(case_id, now, "ack.suppressed", why=verdict.ack.why)
+        return Applied("opened", reference, ack_note=verdict.ack.why)
+    queued = _queue_ack(tx, deps.notices, m, verdict.ack.to, case_id, reference, priority, subject, deadlines, now)
+    return Applied("opened", reference, ack_queued=queued, ack_note="" if queued else "acknowledgement failed")
+
+
+def _queue_ack(tx: Tx, notices: Notices, m: InboundMail, to: str, case_id: int, reference: str, priority: Priority,
+               subject: str, deadlines: Deadlines | None, now: dt.datetime) -> bool:
+    try:
+        notice = notices.acknowledgement(mail=m, to=to, reference=reference, subject=subject, priority=priority,
+                                         deadlines=deadlines, now=now)
+    except NoticeError as exc:
+        # The case is what matters: keep it, record why the client got no acknowledgement, shout in the log.
+        tx.event(case_id, now, "ack.failed", why=str(exc))
+        log.error("ack.render_failed", reference=reference, error=str(exc))
+        return False
+    # The key derives from the message's dedupe key, which this transaction has just found new: no look-up.
+    tx.enqueue(key=notice.key, case_id=case_id, kind=notice.kind, envelope_from=notice.envelope_from,
+               recipients=list(notice.recipients), message_id=notice.message_id, raw=notice.raw, now=now,
+               known_new=True)
+    tx.event(case_id, now, "ack.queued", key=notice.key, to=to, message_id=notice.message_id)
+    return True

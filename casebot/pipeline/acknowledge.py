@@ -1,0 +1,55 @@
+"""Step `acknowledgement`: does the client get an acknowledgement of a new case, and at which address?
+
+Hit (send) for a new case from a human with a usable reply address under the rate limit, counted per destination
+(a forged Reply-To cannot aim casebot at a victim) and per sender (varying Reply-To buys nothing). Suppressed, with
+the reason, for replies to existing cases, automated mail, `acknowledgement.enabled = false`, unusable addresses
+and the rate limit. Must not build or queue the mail: `notices` builds it, the ingest job queues it.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from casebot.pipeline.base import Finding, Incoming, Verdict
+from casebot.pipeline.loop_guard import BOUNCE_LOCALPARTS, NO_REPLY_LOCALPARTS
+
+
+class AcknowledgeStep:
+    name: ClassVar[str] = "acknowledgement"
+
+    def __call__(self, incoming: Incoming, verdict: Verdict) -> Finding:
+        why = self._suppressed(incoming, verdict)
+        ack = verdict.ack
+        if why:
+            ack.send, ack.why = False, why
+            return Finding(False, "suppressed", why)
+        ack.send, ack.why = True, "new case"
+        return Finding(True, "send", f"new case; acknowledgement to {ack.to}")
+
+    @staticmethod
+    def _suppressed(incoming: Incoming, verdict: Verdict) -> str | None:
+        config, m = incoming.config, incoming.mail
+        if verdict.placement.case is not None:
+            return "reply to an existing case"
+        if not config.ack_enabled:
+            return "acknowledgements disabled (acknowledgement.enabled = false)"
+        if verdict.origin.automated:
+            return f"automated mail: {verdict.origin.automated}"
+        to = m.reply_to.addr if m.reply_to and m.reply_to.addr else m.sender.addr
+        verdict.ack.to = to
+        if not to or to in config.own_addresses:
+            return f"no address to reply to (Reply-To/From: {to or 'empty'})"
+        local = to.split("@", 1)[0]
+        if local in BOUNCE_LOCALPARTS or local in NO_REPLY_LOCALPARTS:
+            return f"Reply-To {to} does not take replies"
+        limit = config.ack_rate_limit
+        if limit:
+            since = incoming.now - config.ack_rate_window
+            sent = incoming.lookup.acks_to(to, since)
+            if sent >= limit:
+                return f"rate limit: {sent} acknowledgements to {to} in the window (limit {limit})"
+            caused = incoming.lookup.acks_for_sender(m.sender.addr, since)
+            if caused >= limit:
+                return (f"rate limit: {caused} acknowledgements for mail from {m.sender.addr} in the window "
+                        f"(limit {limit})")
+        return None

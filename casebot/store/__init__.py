@@ -1,0 +1,100 @@
+"""Storage: the one facade over the database (the only importer of sqlalchemy and alembic, with migrations/).
+
+`Store` opens transactions (`Tx`) and runs the outbox claims; `Tx` is one transaction's worth of operations,
+grouped by aggregate: `cases` (references, cases, participants, audit, life-cycle transitions), `intake` (messages,
+failures, quarantine, the pipeline's look-ups), `outbox` (queue and claims), `reports` (CLI read models). The
+schema lives in `schema`, engines and transactions in `engine`. Callers see the store's own exceptions
+(`StoreError`, `StoreUnavailable`, `DuplicateMessage`, `BadDatabaseUrl`) and typed records, never SQLAlchemy's.
+Must not decide anything about mail, send mail or talk to IMAP.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from casebot.store.cases import CaseOps
+from casebot.store.engine import BadDatabaseUrl, Database, DuplicateMessage, StoreError, StoreUnavailable
+from casebot.store.intake import IntakeOps
+from casebot.store.outbox import Claim, Claims, OutboxOps
+from casebot.store.records import CaseSummary, MessageRecord, NewCase, OutboxItem
+from casebot.store.reports import ReportOps
+from casebot.store.schema import Base
+
+__all__ = [
+    "BadDatabaseUrl", "Base", "CaseSummary", "Claim", "DuplicateMessage", "MessageRecord", "NewCase", "OutboxItem",
+    "Store", "StoreError", "StoreUnavailable", "Tx",
+]
+
+
+class Tx(CaseOps, IntakeOps, OutboxOps, ReportOps):
+    """One transaction's worth of operations. Everything the ingest job writes for one message goes through a
+    single `Tx`, so a message, its case, its events and its acknowledgement commit together or not at all. It also
+    answers the pipeline's `Lookup` questions, inside that same transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.db = Database(url)
+        self.url = url
+        self.is_sqlite = self.db.is_sqlite
+        self.claims = Claims(self._session, self.is_sqlite)
+
+    def _session(self) -> AbstractContextManager[Session]:
+        return self.db.session()
+
+    @property
+    def display_url(self) -> str:
+        return self.db.display_url
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """One transaction; store exceptions only (StoreUnavailable when the database cannot take it now)."""
+        with self.db.session() as session:
+            yield Tx(session)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def acquire_leader(self, name: str) -> bool:
+        return self.db.acquire_leader(name)
+
+    def upgrade(self) -> str | None:
+        return self.db.upgrade()
+
+    def revision(self) -> str | None:
+        return self.db.revision()
+
+    def head(self) -> str | None:
+        return self.db.head()
+
+    # -- the outbox, for the deliver job --
+
+    def claim_next(self, now: dt.datetime, lease: dt.timedelta) -> AbstractContextManager[Claim | None]:
+        return self.claims.next(now, lease)
+
+    def outbox_release_leased(self) -> None:
+        self.claims.release_leased()
+
+    def outbox_release_all(self) -> None:
+        self.claims.release_all()
+
+    def outbox_counts(self) -> dict[str, int]:
+        return self.claims.counts()
+
+    # -- read models, for the CLI --
+
+    def list_cases(self, status: str | None = None) -> list[CaseSummary]:
+        with self.transaction() as tx:
+            return tx.case_summaries(status=status)
+
+    def case_detail(self, reference: str) -> dict[str, Any] | None:
+        with self.transaction() as tx:
+            return tx.case_detail(reference)

@@ -1,0 +1,158 @@
+"""The database engine: connections, transactions, schema upgrades and the mailbox leader lock.
+
+Owns how a transaction starts on each engine (SQLite: WAL, `BEGIN IMMEDIATE`, a busy timeout, one instance;
+PostgreSQL: pooled connections with pre-ping, several instances), the translation of SQLAlchemy's exceptions into
+the store's own (`StoreUnavailable`, `DuplicateMessage`, `StoreError`), Alembic upgrades, and the advisory lock that
+lets one instance hold the mailbox. Must not know any table but through the schema, or decide anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+
+class StoreError(Exception):
+    """Base of the store's errors: something about the database, never about a message."""
+
+
+class StoreUnavailable(StoreError):
+    """Raised when the database cannot take the work now (unreachable, locked, gone): not the message's fault,
+    so it is not counted as a failed attempt; the MTA pipe answers EX_TEMPFAIL and the mailbox loop ends the tick."""
+
+
+class DuplicateMessage(StoreError):
+    """Raised when a message with the same dedupe key was committed by someone else first (a concurrent instance):
+    the message is stored once, which is what the caller wanted."""
+
+
+class BadDatabaseUrl(StoreError):
+    """Raised for a `database.url` SQLAlchemy cannot read, or whose driver is not installed."""
+
+
+def _orig(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig) if orig is not None else str(exc)
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """SQLAlchemy's exceptions in the store's terms, so no caller reasons in SQLAlchemy classes."""
+    try:
+        yield
+    except IntegrityError as exc:
+        if "dedupe_key" in str(exc.orig):
+            raise DuplicateMessage(_orig(exc)) from exc
+        raise StoreError(_orig(exc)) from exc
+    except OperationalError as exc:
+        raise StoreUnavailable(_orig(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise StoreError(_orig(exc)) from exc
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" below emit BEGIN IMMEDIATE instead of pysqlite's deferred BEGIN, so a writer
+        # takes the lock up front and concurrent writers wait (busy_timeout) instead of failing mid-transaction.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """One engine and its sessions. Nothing connects until the first transaction."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        kwargs: dict[str, Any] = {"future": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        else:
+            kwargs["pool_pre_ping"] = True
+        try:
+            self.engine = create_engine(url, **kwargs)
+        except (ArgumentError, ImportError) as exc:
+            raise BadDatabaseUrl(str(exc)) from exc
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        if self.is_sqlite:
+            _sqlite_setup(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._leader_conn: Connection | None = None
+
+    @property
+    def display_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction: committed when the block ends, rolled back if it raises."""
+        with translated(), self._sessions() as session, session.begin():
+            yield session
+
+    def close(self) -> None:
+        if self._leader_conn is not None:
+            self._leader_conn.close()
+            self._leader_conn = None
+        self.engine.dispose()
+
+    def acquire_leader(self, name: str) -> bool:
+        """One instance per mailbox. PostgreSQL: a session advisory lock held on a dedicated connection for the
+        life of the process (the server releases it if the process dies). SQLite serves one instance."""
+        if self.is_sqlite or self._leader_conn is not None:
+            return True
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        with translated():
+            conn = self.engine.connect()
+            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+            conn.commit()
+        if got:
+            self._leader_conn = conn
+        else:
+            conn.close()
+        return got
+
+    # -- schema --
+
+    def alembic_config(self) -> Any:
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(resources.files("casebot.migrations")))
+        cfg.attributes["engine"] = self.engine
+        return cfg
+
+    def upgrade(self) -> str | None:
+        """Apply every Alembic migration up to head; returns the revision now applied."""
+        from alembic import command
+
+        with translated():
+            command.upgrade(self.alembic_config(), "head")
+        return self.revision()
+
+    def revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        with translated(), self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def head(self) -> str | None:
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory.from_config(self.alembic_config()).get_current_head()

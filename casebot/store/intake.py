@@ -1,0 +1,123 @@
+"""The intake aggregate: stored messages, ingest failures, quarantine, and the pipeline's look-ups.
+
+Owns writing a message with its raw bytes and attachments, the dedupe check, counting failed attempts per
+mailbox source and quarantining, and the read-only questions the pipeline asks (`pipeline.Lookup`: which case a
+Message-ID belongs to, a case by reference, whether casebot sent an id, acknowledgements in a window). Must not
+decide anything about a message: callers pass the pipeline's verdict in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from casebot.case import Status
+from casebot.pipeline.base import CaseView
+from casebot.store.records import MessageRecord
+from casebot.store.schema import AttachmentRow, Case, IngestFailure, Message, Outbox, Quarantined
+
+
+class IntakeOps:
+    session: Session
+
+    def message_exists(self, dedupe_key: str) -> bool:
+        return self.session.scalar(select(Message.id).where(Message.dedupe_key == dedupe_key)) is not None
+
+    def add_message(self, record: MessageRecord, *, case_id: int | None, disposition: str) -> None:
+        r = record
+        msg = Message(
+            dedupe_key=r.dedupe_key, case_id=case_id, message_id=r.message_id, disposition=disposition,
+            sender=r.sender, sender_name=r.sender_name, recipients=list(r.recipients), cc=list(r.cc),
+            subject=r.subject, sent_at=r.sent_at, received_at=r.received_at, body_text=r.body_text,
+            automated=r.automated, source=r.source, trace=list(r.trace), defects=list(r.defects), raw=r.raw,
+        )
+        # Through the relationship, so the unit of work orders the inserts at commit: no flush per message.
+        msg.attachments = [
+            AttachmentRow(filename=a.filename, content_type=a.content_type, size=a.size,
+                          sha256=hashlib.sha256(a.data).hexdigest(), data=a.data)
+            for a in r.attachments
+        ]
+        self.session.add(msg)
+
+    # -- failures and quarantine --
+
+    def failure_counts(self) -> dict[str, int]:
+        """Every source with failed attempts: a small table, read once per pass instead of once per message."""
+        return {str(s): int(n) for s, n in self.session.execute(select(IngestFailure.source, IngestFailure.attempts))}
+
+    def failure_attempts(self, source: str) -> int:
+        row = self.session.get(IngestFailure, source)
+        return row.attempts if row else 0
+
+    def record_failure(self, source: str, error: str, now: dt.datetime) -> int:
+        row = self.session.get(IngestFailure, source)
+        if row is None:
+            row = IngestFailure(source=source, attempts=0, last_error="", updated_at=now)
+            self.session.add(row)
+        row.attempts += 1
+        row.last_error, row.updated_at = error[:2000], now
+        return row.attempts
+
+    def clear_failure(self, source: str) -> None:
+        row = self.session.get(IngestFailure, source)
+        if row is not None:
+            self.session.delete(row)
+
+    def quarantine(self, source: str, reason: str, raw: bytes, now: dt.datetime) -> None:
+        if self.session.scalar(select(Quarantined.id).where(Quarantined.source == source)) is None:
+            self.session.add(Quarantined(source=source, reason=reason[:2000], raw=raw, created_at=now))
+
+    def quarantine_count(self) -> int:
+        return int(self.session.scalar(select(func.count()).select_from(Quarantined)) or 0)
+
+    # -- the pipeline's Lookup --
+
+    @staticmethod
+    def _view(case: Case) -> CaseView:
+        return CaseView(
+            reference=case.reference, status=Status(case.status), requester=case.requester,
+            participants=frozenset(p.address for p in case.participants) | {case.requester}, id=case.id,
+        )
+
+    def case_for_message_ids(self, message_ids: tuple[str, ...]) -> CaseView | None:
+        if not message_ids:
+            return None
+        found: dict[str, set[int]] = {}
+        for table in (Message, Outbox):
+            for mid, case_id in self.session.execute(
+                select(table.message_id, table.case_id).where(
+                    table.message_id.in_(message_ids), table.case_id.is_not(None)
+                )
+            ):
+                found.setdefault(str(mid), set()).add(int(case_id or 0))
+        for mid in message_ids:  # nearest first
+            cases = found.get(mid, set())
+            # A Message-ID on more than one case (broken mailers reuse them) says nothing about which one a
+            # reply belongs to: skip it rather than risk threading into a stranger's case.
+            if len(cases) == 1:
+                case = self.session.get(Case, next(iter(cases)))
+                if case is not None:
+                    return self._view(case)
+        return None
+
+    def case_view(self, reference: str) -> CaseView | None:
+        case = self.session.scalar(select(Case).where(Case.reference == reference))
+        return self._view(case) if case else None
+
+    def is_own_message_id(self, message_id: str) -> bool:
+        return self.session.scalar(select(Outbox.id).where(Outbox.message_id == message_id).limit(1)) is not None
+
+    def acks_to(self, address: str, since: dt.datetime) -> int:
+        return int(self.session.scalar(
+            select(func.count()).select_from(Outbox).where(
+                Outbox.kind == "ack", Outbox.primary_recipient == address, Outbox.created_at >= since)
+        ) or 0)
+
+    def acks_for_sender(self, sender: str, since: dt.datetime) -> int:
+        return int(self.session.scalar(
+            select(func.count()).select_from(Outbox).join(Case, Case.id == Outbox.case_id)
+            .where(Outbox.kind == "ack", Case.requester == sender, Outbox.created_at >= since)
+        ) or 0)

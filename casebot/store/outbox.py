@@ -1,0 +1,147 @@
+"""The outbox aggregate: queued mail, and claiming it for delivery exactly once.
+
+Owns `enqueue` under a unique idempotency key, and the claims: on PostgreSQL (several instances) a due row is
+locked `FOR UPDATE SKIP LOCKED` in a transaction held open while the mail is sent and its outcome written, so a
+crashed instance's claim goes with its connection; on SQLite (one instance) rows are leased (`claimed_until`) a few
+at a time in a short transaction, so the write lock is never held while an SMTP server thinks. Each outcome (sent,
+retry, failed) is one UPDATE plus its audit event. Must not build mail or talk to an SMTP server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session
+
+from casebot.store.records import OutboxItem
+from casebot.store.schema import Case, Event, Outbox
+
+
+class OutboxOps:
+    session: Session
+
+    def enqueue(
+        self, *, key: str, case_id: int | None, kind: str, envelope_from: str, recipients: list[str],
+        message_id: str, raw: bytes, now: dt.datetime, known_new: bool = False,
+    ) -> bool:
+        """Queue a mail once: a second call with the same idempotency key changes nothing. `known_new` skips the
+        look-up when the caller has just proven the key cannot exist (the unique index still guards it)."""
+        if not known_new and self.session.scalar(select(Outbox.id).where(Outbox.key == key)) is not None:
+            return False
+        self.session.add(Outbox(
+            key=key, case_id=case_id, kind=kind, envelope_from=envelope_from, recipients=recipients,
+            primary_recipient=recipients[0] if recipients else "", message_id=message_id, raw=raw,
+            status="pending", attempts=0, next_attempt_at=now, created_at=now,
+        ))
+        return True
+
+
+def _due(now: dt.datetime) -> Select[Outbox, str]:
+    # The case's reference comes with the row: no query per claim.
+    return (
+        select(Outbox, Case.reference).outerjoin(Case, Case.id == Outbox.case_id)
+        .where(Outbox.status == "pending", Outbox.next_attempt_at <= now)
+        .order_by(Outbox.next_attempt_at, Outbox.id)
+    )
+
+
+def _item(row: Outbox, reference: str | None) -> OutboxItem:
+    return OutboxItem(row.id, row.key, row.kind, row.envelope_from, tuple(row.recipients), row.message_id,
+                      row.raw, row.attempts, reference, row.case_id)
+
+
+Sessions = Callable[[], AbstractContextManager[Session]]
+
+
+class Claim:
+    """One claimed outbox row and the three ways its attempt can end, written in the claiming transaction on
+    PostgreSQL and in a short one of its own on SQLite."""
+
+    def __init__(self, sessions: Sessions, session: Session | None, item: OutboxItem) -> None:
+        self._sessions, self._session, self.item = sessions, session, item
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        if self._session is not None:
+            yield self._session
+        else:
+            with self._sessions() as session:
+                yield session
+
+    def _update(self, session: Session, **values: Any) -> None:
+        session.execute(
+            update(Outbox).where(Outbox.id == self.item.id)
+            .values(attempts=Outbox.attempts + 1, claimed_until=None, **values)
+            .execution_options(synchronize_session=False)
+        )
+
+    def _event(self, session: Session, at: dt.datetime, outcome: str, **detail: Any) -> None:
+        if self.item.case_id is not None:
+            session.add(Event(case_id=self.item.case_id, at=at, kind=f"{self.item.kind}.{outcome}",
+                              detail={"key": self.item.key, **detail}))
+
+    def sent(self, now: dt.datetime) -> None:
+        with self._tx() as session:
+            self._update(session, status="sent", sent_at=now, last_error=None)
+            self._event(session, now, "sent", message_id=self.item.message_id)
+
+    def retry(self, now: dt.datetime, next_at: dt.datetime, error: str) -> None:
+        with self._tx() as session:
+            self._update(session, next_attempt_at=next_at, last_error=error[:2000])
+
+    def failed(self, now: dt.datetime, error: str) -> None:
+        with self._tx() as session:
+            self._update(session, status="failed", last_error=error[:2000])
+            self._event(session, now, "failed", error=error[:2000])
+
+
+class Claims:
+    """The deliver job's side of the outbox, for one process."""
+
+    def __init__(self, sessions: Sessions, is_sqlite: bool) -> None:
+        self._sessions, self._is_sqlite = sessions, is_sqlite
+        self._leased: deque[OutboxItem] = deque()
+
+    @contextmanager
+    def next(self, now: dt.datetime, lease: dt.timedelta) -> Iterator[Claim | None]:
+        """Claim the next due row for this process, or None when nothing is due."""
+        if not self._is_sqlite:
+            with self._sessions() as session:
+                found = session.execute(_due(now).limit(1).with_for_update(skip_locked=True, of=Outbox)).first()
+                yield Claim(self._sessions, session, _item(found[0], found[1])) if found is not None else None
+            return
+        if not self._leased:
+            with self._sessions() as session:
+                rows = list(session.execute(
+                    _due(now).where((Outbox.claimed_until.is_(None)) | (Outbox.claimed_until <= now)).limit(20)
+                ))
+                for found in rows:
+                    found[0].claimed_until = now + lease
+                self._leased.extend(_item(found[0], found[1]) for found in rows)
+        yield Claim(self._sessions, None, self._leased.popleft()) if self._leased else None
+
+    def release_leased(self) -> None:
+        """Give back leases this process took but did not attempt (the tick ended early)."""
+        ids = [item.id for item in self._leased]
+        self._leased.clear()
+        if ids:
+            with self._sessions() as session:
+                session.execute(update(Outbox).where(Outbox.id.in_(ids)).values(claimed_until=None))
+
+    def release_all(self) -> None:
+        """Single-instance start-up (SQLite): leases left by a crashed run are ours, take them back now."""
+        with self._sessions() as session:
+            session.execute(
+                update(Outbox).where(Outbox.status == "pending", Outbox.claimed_until.is_not(None))
+                .values(claimed_until=None)
+            )
+
+    def counts(self) -> dict[str, int]:
+        with self._sessions() as session:
+            rows = session.execute(select(Outbox.status, func.count()).group_by(Outbox.status))
+            return {status: int(n) for status, n in rows}

@@ -1,0 +1,75 @@
+"""Read models for the CLI: case lists and one case in full.
+
+Owns the queries behind `casebot cases list` and `cases show`: a fixed number of queries per call whatever the
+number of messages (attachments loaded with their messages, no query per row). Must not write anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from casebot.store.records import CaseSummary, iso
+from casebot.store.schema import AttachmentRow, Case, Event, Message, Outbox
+
+
+class ReportOps:
+    session: Session
+
+    def case_summaries(self, status: str | None = None, reference: str | None = None) -> list[CaseSummary]:
+        counts = select(Message.case_id, func.count(Message.id).label("n")).group_by(Message.case_id)
+        if reference is not None:
+            counts = counts.join(Case, Case.id == Message.case_id).where(Case.reference == reference)
+        counted = counts.subquery()
+        linked = select(Case.id, Case.reference).subquery()
+        stmt = (
+            select(Case, func.coalesce(counted.c.n, 0), linked.c.reference)
+            .outerjoin(counted, counted.c.case_id == Case.id)
+            .outerjoin(linked, linked.c.id == Case.linked_case_id)
+            .order_by(Case.id)
+        )
+        if status:
+            stmt = stmt.where(Case.status == status)
+        if reference is not None:
+            stmt = stmt.where(Case.reference == reference)
+        return [
+            CaseSummary(case.reference, case.subject, case.requester, case.status, case.priority, case.priority_rule,
+                        case.created_at, case.updated_at, case.first_response_due, case.resolution_due, int(n),
+                        linked_ref)
+            for case, n, linked_ref in self.session.execute(stmt)
+        ]
+
+    def case_detail(self, reference: str) -> dict[str, Any] | None:
+        summary = next(iter(self.case_summaries(reference=reference)), None)
+        case = self.session.scalar(select(Case).where(Case.reference == reference))
+        if case is None or summary is None:
+            return None
+        messages = self.session.scalars(
+            select(Message).where(Message.case_id == case.id).order_by(Message.id)
+            .options(selectinload(Message.attachments).load_only(
+                AttachmentRow.filename, AttachmentRow.content_type, AttachmentRow.size))
+        )
+        events = self.session.scalars(select(Event).where(Event.case_id == case.id).order_by(Event.id))
+        outbox = self.session.scalars(select(Outbox).where(Outbox.case_id == case.id).order_by(Outbox.id))
+        return {
+            **summary.as_json(),
+            "participants": sorted({p.address for p in case.participants}),
+            "messages": [
+                {
+                    "message_id": m.message_id, "disposition": m.disposition, "from": m.sender, "subject": m.subject,
+                    "received_at": iso(m.received_at), "automated": m.automated, "size": len(m.raw),
+                    "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size}
+                                    for a in m.attachments],
+                    "text": m.body_text, "trace": m.trace,
+                }
+                for m in messages
+            ],
+            "events": [{"at": iso(e.at), "kind": e.kind, **e.detail} for e in events],
+            "outbox": [
+                {"key": o.key, "kind": o.kind, "to": o.recipients, "status": o.status, "attempts": o.attempts,
+                 "last_error": o.last_error}
+                for o in outbox
+            ],
+        }

@@ -1,0 +1,174 @@
+"""The database schema: SQLAlchemy models of every table casebot keeps.
+
+Owns the tables (cases, participants, messages with their raw bytes, attachments, the audit trail of events, the
+outbox, ingest failures, quarantine, the reference counter), their indexes and the UTC datetime type. The Alembic
+migrations must produce exactly this schema (tests/integration/test_schema.py checks it on both engines). Must not
+hold queries or decisions: the aggregate modules beside it do the reading and writing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Stores aware datetimes as naive UTC and returns them aware (SQLite silently drops offsets otherwise)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass aware UTC")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        return value.replace(tzinfo=dt.UTC) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Counter(Base):
+    __tablename__ = "counters"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    subject: Mapped[str] = mapped_column(Text, nullable=False)
+    requester: Mapped[str] = mapped_column(String(320), nullable=False, index=True)
+    requester_name: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    status: Mapped[str] = mapped_column(String(16), nullable=False, index=True)
+    priority: Mapped[str] = mapped_column(String(16), nullable=False)
+    priority_rule: Mapped[str | None] = mapped_column(String(120))
+    linked_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    first_response_due: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    resolution_due: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    first_response_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    paused_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # resolution clock paused (waiting)
+
+    participants: Mapped[list[Participant]] = relationship(back_populates="case", lazy="selectin")
+    linked_case: Mapped[Case | None] = relationship(remote_side="Case.id")
+
+
+class Participant(Base):
+    __tablename__ = "participants"
+    __table_args__ = (UniqueConstraint("case_id", "address"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), nullable=False)
+    address: Mapped[str] = mapped_column(String(320), nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)  # requester, cc
+    case: Mapped[Case] = relationship(back_populates="participants")
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # NOT NULL and unique: the idempotency key of ingestion (Message-ID + content hash).
+    dedupe_key: Mapped[str] = mapped_column(String(300), unique=True, nullable=False)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    disposition: Mapped[str] = mapped_column(String(24), nullable=False)  # opened, threaded, own-mail
+    sender: Mapped[str] = mapped_column(String(320), nullable=False)
+    sender_name: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    recipients: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    cc: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    subject: Mapped[str] = mapped_column(Text, nullable=False)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    body_text: Mapped[str] = mapped_column(Text, nullable=False)
+    automated: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(300), nullable=False)
+    trace: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False)
+    defects: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    raw: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+    attachments: Mapped[list[AttachmentRow]] = relationship(lazy="select")
+
+
+class AttachmentRow(Base):
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), nullable=False, index=True)
+    filename: Mapped[str] = mapped_column(Text, nullable=False)
+    content_type: Mapped[str] = mapped_column(String(255), nullable=False)
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class Event(Base):
+    """The audit trail: every decision casebot takes about a case, in order."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), nullable=False, index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    kind: Mapped[str] = mapped_column(String(40), nullable=False)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+
+
+class Outbox(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True, nullable=False)  # idempotency key
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24), nullable=False)
+    envelope_from: Mapped[str] = mapped_column(String(320), nullable=False)
+    recipients: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    primary_recipient: Mapped[str] = mapped_column(String(320), nullable=False, index=True)
+    message_id: Mapped[str] = mapped_column(String(998), nullable=False, index=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    status: Mapped[str] = mapped_column(String(12), nullable=False, index=True)  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class IngestFailure(Base):
+    """Attempts per mailbox message that failed to process; bounded, then the message is quarantined."""
+
+    __tablename__ = "ingest_failures"
+    source: Mapped[str] = mapped_column(String(300), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False)
+    last_error: Mapped[str] = mapped_column(Text, nullable=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class Quarantined(Base):
+    __tablename__ = "quarantine"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(300), unique=True, nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    raw: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
