@@ -196,3 +196,16 @@ def test_smtp_down_keeps_everything_pending_until_a_server_answers(h: Harness) -
     wait_until_due(h)
     assert h.poll().deliver.sent == 0
     assert len(h.sink.messages) == n
+
+
+def test_a_1000_character_subject_still_gets_its_acknowledgement(h: Harness) -> None:
+    """Outgoing mail stays within RFC 5322's 998-character lines whatever the client wrote: the SMTP server
+    accepts it (it answered `500 Line too long` before) and the client sees the subject whole."""
+    subject = "Help " + "x" * 1000  # one unfoldable word
+    h.append(make_mail("client@client.example", subject))
+    result = h.poll()
+    assert result.deliver.sent == 1 and result.deliver.failed == 0
+    raw = h.sink.messages[0].content
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    (ack,) = h.sent()
+    assert ack["Subject"] == f"[CASE-000001] {subject}"

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from casebot import cli, mail
+from casebot.case import Priority
 from casebot.pipeline import CaseView, Incoming, PipelineConfig, Verdict, run_chain
 from casebot.refs import ReferenceFormat
 from casebot.rules import PriorityRule
@@ -37,7 +38,7 @@ class Lookup:
 def run(raw: bytes, lookup: Lookup | None = None) -> Verdict:
     config = PipelineConfig(
         reference_format=ReferenceFormat(), own_addresses=frozenset({"support@example.com"}),
-        public_domains=frozenset({"gmail.com"}), rules=(PriorityRule("q", "low", ("question",)),),
+        public_domains=frozenset({"gmail.com"}), rules=(PriorityRule("q", Priority("low"), ("question",)),),
         ack_rate_limit=3,
     )
     return run_chain(Incoming(mail.parse(raw), NOW, config, lookup or Lookup()))

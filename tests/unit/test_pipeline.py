@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -95,7 +96,7 @@ def run(raw: bytes, lookup: FakeLookup | None = None, cfg: PipelineConfig | None
 
 def case(reference: str = "CASE-000007", status: str = "open", requester: str = "alice@client.example",
          participants: tuple[str, ...] = ("alice@client.example", "bob@partner.example")) -> CaseView:
-    return CaseView(reference, status, requester, frozenset(participants))
+    return CaseView(reference, Status(status), requester, frozenset(participants))
 
 
 # --- a plain human message --------------------------------------------------------------------------------------
@@ -477,7 +478,7 @@ def test_stop_is_not_swallowed_by_a_steps_except_exception() -> None:
     from casebot.pipeline import Finding, Stop
 
     class Careless:
-        name = "careless"
+        name: ClassVar[str] = "careless"
 
         def __call__(self, incoming: Incoming, verdict: Verdict) -> Finding:
             try:
@@ -486,7 +487,7 @@ def test_stop_is_not_swallowed_by_a_steps_except_exception() -> None:
                 return Finding(False, "swallowed")
 
     class Never:
-        name = "never"
+        name: ClassVar[str] = "never"
 
         def __call__(self, incoming: Incoming, verdict: Verdict) -> Finding:
             raise AssertionError("the chain should have stopped")

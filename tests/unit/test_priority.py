@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from casebot.case import Priority
 from casebot.rules import PriorityRule, RulesError, match, parse_rules
 from casebot.service import load_rules
 
@@ -117,7 +118,7 @@ def test_match(
     ],
 )
 def test_rule_search_is_whole_word(keywords: tuple[str, ...], text: str, hit: str | None) -> None:
-    assert PriorityRule("r", "low", keywords).search(text) == hit
+    assert PriorityRule("r", Priority("low"), keywords).search(text) == hit
 
 
 # --- parse_rules / load_rules errors ------------------------------------------------------------------------------
@@ -165,8 +166,8 @@ def test_unknown_key_error_names_the_rule_by_name() -> None:
 def test_parse_rules_ok() -> None:
     parsed = parse_rules({"rules": [_rule(), _rule(name="q", priority="low", keywords=["how do i"])]}, "x")
     assert parsed == (
-        PriorityRule("outage", "critical", ("outage",)),
-        PriorityRule("q", "low", ("how do i",)),
+        PriorityRule("outage", Priority("critical"), ("outage",)),
+        PriorityRule("q", Priority("low"), ("how do i",)),
     )
 
 
@@ -188,6 +189,6 @@ def test_load_rules_from_file(tmp_path: Path) -> None:
     path = tmp_path / "rules.toml"
     path.write_text('[[rules]]\nname = "vip"\npriority = "high"\nkeywords = ["ceo"]\n', encoding="utf-8")
     rules = load_rules(path)
-    assert rules == (PriorityRule("vip", "high", ("ceo",)),)
+    assert rules == (PriorityRule("vip", Priority("high"), ("ceo",)),)
     found = match(rules, "From the CEO", "")
     assert found is not None and found.rule.name == "vip"
