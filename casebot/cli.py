@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from casebot import __version__, config, logs
-from casebot.case import STATUSES
+from casebot.case import PRIORITIES, STATUSES
 
 if TYPE_CHECKING:
     from casebot.store import Store
@@ -51,6 +51,25 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("reference")
     status.add_argument("status", choices=[s.value for s in STATUSES])
     status.add_argument("--why", default="set by an admin with 'casebot cases status'", help="reason recorded")
+    upd = csub.add_parser("update", help="change a case's status or priority, or record a first response")
+    upd.add_argument("reference")
+    upd.add_argument("--status", choices=[s.value for s in STATUSES])
+    upd.add_argument("--priority", choices=[p.value for p in PRIORITIES])
+    upd.add_argument("--responded", action="store_true", help="record a first staff response now")
+    upd.add_argument("--why", default="", help="reason recorded in the audit trail")
+    sla = sub.add_parser("sla", help="what casebot promises, and why a case's deadlines are what they are")
+    ssub = sla.add_subparsers(dest="sla_command", required=True, metavar="ACTION")
+    due = ssub.add_parser("due", help="the deadlines of a message arriving at each --at")
+    due.add_argument("--priority", required=True, choices=[p.value for p in PRIORITIES])
+    due.add_argument("--at", action="append", required=True, metavar="ISO8601",
+                     help="arrival time (repeatable); without an offset it is the calendar's local time")
+    due.add_argument("--plan", help="a plan name from [plans.NAME]")
+    due.add_argument("--json", action="store_true", help="print a JSON array (the only format)")
+    explain = ssub.add_parser("explain", help="a case's clocks in plain words")
+    explain.add_argument("reference")
+    rem = sub.add_parser("remind", help="one reminder scan as of now (or --at): queue what is due")
+    rem.add_argument("--at", metavar="ISO8601", help="scan as of this time (checks, catching up)")
+    rem.add_argument("--dry-run", action="store_true", help="print what would be queued, queue nothing")
     db = sub.add_parser("db", help="database maintenance")
     dsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     dsub.add_parser("upgrade", help="apply Alembic migrations up to the newest schema")
@@ -68,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logs.configure(settings.logging.level, settings.logging.format)
         handler = {
             "run": _run, "poll": _poll, "ingest": _ingest, "check": _check, "cases": _cases, "db": _db,
+            "sla": _sla, "remind": _remind,
         }[args.command]
         return handler(settings, args)
     except config.ConfigError as exc:
@@ -145,18 +165,11 @@ def _cases(settings: config.Settings, args: argparse.Namespace) -> int:
     try:
         if args.cases_command == "list":
             return _print_cases(store, args.status, args.json)
-        if args.cases_command == "status":
-            from casebot.case import Status
-            from casebot.clock import utcnow
-            from casebot.jobs.update import set_status
+        if args.cases_command in ("status", "update"):
+            return _update(settings, store, args)
+        from casebot.clock import utcnow
 
-            updated = set_status(store, args.reference, Status(args.status), utcnow(), args.why)
-            if updated is None:
-                print(f"casebot: no case {args.reference!r}", file=sys.stderr)
-                return EX_FAIL
-            print(f"{args.reference}: {updated.previous} -> {updated.status}")
-            return EX_OK
-        detail = store.case_detail(args.reference)
+        detail = store.case_detail(args.reference, utcnow())
         if detail is None:
             print(f"casebot: no case {args.reference!r}", file=sys.stderr)
             return EX_FAIL
@@ -169,8 +182,34 @@ def _cases(settings: config.Settings, args: argparse.Namespace) -> int:
         store.close()
 
 
+def _update(settings: config.Settings, store: Store, args: argparse.Namespace) -> int:
+    from casebot.case import Priority, Status
+    from casebot.clock import utcnow
+    from casebot.jobs.update import update_case
+    from casebot.service import clock_policy
+
+    status = Status(args.status) if args.status else None
+    priority = Priority(args.priority) if getattr(args, "priority", None) else None
+    responded = bool(getattr(args, "responded", False))
+    if args.cases_command == "update" and not (status or priority or responded):
+        print("casebot cases update: give --status, --priority or --responded", file=sys.stderr)
+        return EX_USAGE
+    updated = update_case(store, clock_policy(settings), args.reference, utcnow(), status=status,
+                          priority=priority, responded=responded, why=args.why)
+    if updated is None:
+        print(f"casebot: no case {args.reference!r}", file=sys.stderr)
+        return EX_FAIL
+    if args.cases_command == "status":
+        print(f"{args.reference}: {updated.previous_status} -> {updated.status}")
+        return EX_OK
+    print(f"{args.reference}: " + (", ".join(updated.changes) if updated.changes else "nothing changed"))
+    return EX_OK
+
+
 def _print_cases(store: Store, status: str | None = None, as_json: bool = False) -> int:
-    cases = store.list_cases(status)
+    from casebot.clock import utcnow
+
+    cases = store.list_cases(status, now=utcnow())
     if as_json:
         print(json.dumps([c.as_json() for c in cases], indent=2, ensure_ascii=False))
         return EX_OK
@@ -187,10 +226,12 @@ def _print_cases(store: Store, status: str | None = None, as_json: bool = False)
 
 def _print_case(d: dict[str, Any]) -> None:
     print(f"{d['reference']}  {d['subject']}")
-    print(f"  status {d['status']}, priority {d['priority']} (rule: {d['priority_rule'] or 'default'})")
+    print(f"  status {d['status']}, priority {d['priority']} (rule: {d['priority_rule'] or 'default'}), "
+          f"plan {d['plan'] or 'none'}")
     print(f"  requester {d['requester']}; participants {', '.join(d['participants'])}")
     print(f"  opened {d['created_at']}; first response due {d['first_response_due']}; "
-          f"resolution due {d['resolution_due']}")
+          f"resolution due {d['resolution_due'] or '(paused)'}"
+          + (f"; breached: {', '.join(d['breached'])}" if d["breached"] else ""))
     if d["linked_to"]:
         print(f"  linked to {d['linked_to']}")
     print(f"\nmessages ({len(d['messages'])}):")
@@ -241,3 +282,71 @@ def _demo(folder: Path) -> int:
         print(sent[0].read_text(encoding="utf-8", errors="replace"))
     print(f"Run it again: nothing new is created. Look closer: casebot --config {d.config_file} cases show CASE-000001")
     return rc
+
+
+def _when(text: str, zone: Any) -> Any:
+    import datetime as dt
+
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=zone)).astimezone(dt.UTC)
+
+
+def _sla(settings: config.Settings, args: argparse.Namespace) -> int:
+    from casebot.alerts import promise
+
+    policy = settings.sla_policy()
+    if args.sla_command == "due":
+        plan = next((p for p in policy.plans if p.name == args.plan), None)
+        if args.plan and plan is None:
+            known = ", ".join(p.name for p in policy.plans) or "none configured"
+            print(f"casebot sla due: no plan {args.plan!r} (plans: {known})", file=sys.stderr)
+            return EX_USAGE
+        out = []
+        for text in args.at:
+            at = _when(text, policy.calendar.zone)
+            if at is None:
+                print(f"casebot sla due: --at {text!r} is not an ISO 8601 time (2026-12-29T10:30:00+00:00)",
+                      file=sys.stderr)
+                return EX_USAGE
+            out.append({"at": text, "priority": args.priority, "plan": args.plan,
+                        **promise(policy, args.priority, at, plan)})
+        print(json.dumps(out, indent=2))
+        return EX_OK
+    from casebot.clock import utcnow
+    from casebot.service import Admin
+
+    admin = Admin.open(settings)
+    try:
+        lines = admin.explain(args.reference, utcnow())
+    finally:
+        admin.close()
+    if lines is None:
+        print(f"casebot: no case {args.reference!r}", file=sys.stderr)
+        return EX_FAIL
+    print("\n".join(lines))
+    return EX_OK
+
+
+def _remind(settings: config.Settings, args: argparse.Namespace) -> int:
+    from casebot.clock import utcnow
+    from casebot.jobs.remind import remind
+    from casebot.service import Admin
+
+    at = _when(args.at, settings.sla_policy().calendar.zone) if args.at else utcnow()
+    if at is None:
+        print(f"casebot remind: --at {args.at!r} is not an ISO 8601 time", file=sys.stderr)
+        return EX_USAGE
+    admin = Admin.open(settings)
+    try:
+        stats = remind(admin.store, admin.deps.clocks, admin.deps.notices, at, dry_run=args.dry_run)
+    finally:
+        admin.close()
+    if args.dry_run:
+        print("\n".join(stats.planned) if stats.planned else "nothing due")
+        return EX_OK
+    queued = ", ".join(f"{k} {v}" for k, v in sorted(stats.queued.items())) or "nothing due"
+    print(f"scanned {stats.scanned} case(s): queued {queued}")
+    return EX_OK

@@ -1,10 +1,11 @@
 """The long run, `casebot run`: signals, sd_notify, the mailbox leader lock, the IDLE loop and the scheduler.
 
 Owns the daemon's life cycle: the mailbox loop in the main thread (IDLE or poll, look again after a pass that
-stored mail, reconnect with backoff), the scheduled jobs on APScheduler's thread pool (deliver today; each job a
-`Runtime` method given the same clock), SIGTERM finishing the message in hand, sd_notify READY/WATCHDOG/STOPPING
-and, on PostgreSQL, the advisory lock that lets one instance hold the mailbox. The only importer of apscheduler.
-Must not contain mail logic or SQL, or build adapters (the composition root, `service`, does).
+stored mail, reconnect with backoff), the scheduled jobs on APScheduler's thread pool (deliver, the reminder
+scan, the daily digest; each a `Runtime` method given the same clock), SIGTERM finishing the message in hand,
+sd_notify READY/WATCHDOG/STOPPING and, on PostgreSQL, the advisory lock that lets one instance hold the mailbox.
+The only importer of apscheduler. Must not contain mail logic or SQL, or build adapters (the composition root,
+`service`, does).
 """
 
 from __future__ import annotations
@@ -71,9 +72,24 @@ class Daemon:
         if stats.connection_error:
             log.warning("outgoing.unavailable", error=stats.connection_error)
 
+    def _remind(self) -> None:
+        stats = self.runtime.remind_once()
+        if stats.queued:
+            log.info("remind.tick", scanned=stats.scanned, **stats.queued)
+            self.scheduler.modify_job("deliver", next_run_time=clock.utcnow())
+
+    def _digest(self) -> None:
+        if self.runtime.digest_once():
+            self.scheduler.modify_job("deliver", next_run_time=clock.utcnow())
+
     def jobs(self) -> dict[str, tuple[Callable[[], None], float]]:
-        """Scheduled jobs: name -> (run, interval in seconds). A new periodic job is one entry here."""
-        return {"deliver": (self._deliver, self.settings.daemon.deliver_interval)}
+        """Scheduled jobs: name -> (run, interval in seconds). A new periodic job is one entry here. The database
+        holds every deadline; these are only tickers, so a tick missed during downtime is caught up by the next."""
+        return {
+            "deliver": (self._deliver, self.settings.daemon.deliver_interval),
+            "remind": (self._remind, self.settings.sla.reminders.scan_interval),
+            "digest": (self._digest, 60.0),
+        }
 
     def _signal(self, signum: int, _frame: Any) -> None:
         log.info("daemon.stopping", signal=signal.Signals(signum).name)

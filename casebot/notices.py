@@ -1,11 +1,13 @@
 """Notices: every kind of mail casebot writes, built in one place (pure).
 
-Owns the kinds of outbound mail (today the acknowledgement, `ack`; the staff notice, the relay of a staff reply,
-reminders, breach alerts, escalations and status notices join as one `Kind` each plus one template), their
-template variables, their idempotency-key recipe (`ack:<message>`, later `remind:<case>:<target>:<threshold>`...),
-the Message-ID that derives from the key (a resend after a crash is the same mail), threading headers and the
-casebot marker header. `Notices.build()` renders and composes; the caller only queues the result. Must not
-decide whether a mail is sent (the pipeline and the jobs do), queue it, or read the clock: `now` is passed in.
+Owns the kinds of outbound mail, one `Kind` each plus one template: the acknowledgement (`ack`), and the SLA
+notices: reminder (`remind`), breach alert (`breach`), escalation (`escalate`), on-call page (`page`) and daily
+digest (`digest`); their template variables (the SLA notices' wording is `casebot.sla_notices`'), their
+idempotency-key recipes (`ack:<message>`, `remind:<ref>:<target>:<threshold>`, `breach:<ref>:<target>`,
+`escalate:<ref>:<target>`, `page:<ref>`, `digest:<YYYY-MM-DD>`), the Message-ID that derives from the key (a
+resend after a crash is the same mail), threading headers and the casebot marker header. `Notices.build()`
+renders and composes; the caller only queues the result. Must not decide whether a mail is sent (the pipeline and
+the jobs do), queue it, or read the clock: `now` is passed in.
 """
 
 from __future__ import annotations
@@ -16,9 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from casebot import refs
+from casebot.alerts import Alert, format_local
 from casebot.case import Priority
 from casebot.mail import Address, InboundMail, Outgoing, compose, first_address, make_message_id
-from casebot.sla import Deadlines, SlaPolicy, describe
+from casebot.sla import Deadlines, Plan, SlaPolicy, describe
+from casebot.sla_notices import CaseFacts as CaseFacts  # re-exported: callers build notices from here
+from casebot.sla_notices import DigestFacts as DigestFacts
+from casebot.sla_notices import SlaWording
 from casebot.templates import TemplateError, Templates
 
 
@@ -30,7 +36,13 @@ class Kind:
 
 
 ACK = Kind("ack", "acknowledgement.txt.j2", "acknowledgement of a new case, to the client")
-KINDS: tuple[Kind, ...] = (ACK,)
+REMINDER = Kind("remind", "reminder.txt.j2", "reminder that a share of an SLA target has elapsed, to staff.notify")
+BREACH = Kind("breach", "breach.txt.j2", "breach alert at an SLA deadline, to staff.notify")
+ESCALATION = Kind("escalate", "escalation.txt.j2", "escalation of a breached critical/high case, to escalation.manager")
+PAGE = Kind("page", "page.txt.j2", "page to a plan's on-call address for an out-of-hours case with 24x7 cover")
+DIGEST = Kind("digest", "digest.txt.j2", "daily digest of open, due, breached and waiting cases, to staff.notify")
+KINDS: tuple[Kind, ...] = (ACK, REMINDER, BREACH, ESCALATION, PAGE, DIGEST)
+_ALERT_KINDS = {"reminder": REMINDER, "breach": BREACH, "escalation": ESCALATION}
 
 
 def templates_used() -> list[str]:
@@ -40,6 +52,27 @@ def templates_used() -> list[str]:
 def ack_key(dedupe_key: str) -> str:
     """One acknowledgement per inbound message, whatever happens: keyed by the message's dedupe key."""
     return "ack:" + hashlib.sha256(dedupe_key.encode("utf-8")).hexdigest()[:40]
+
+
+def alert_key(reference: str, kind: str, target: str, threshold: float) -> str:
+    """`remind:<ref>:<target>:<threshold>` (one per share), `breach:<ref>:<target>`, `escalate:<ref>:<target>`.
+    `kind` is an `Alert.kind` (`reminder`, `breach`, `escalation`) or the kind's name (`remind`, `escalate`)."""
+    found = _ALERT_KINDS.get(kind) or next((k for k in _ALERT_KINDS.values() if k.name == kind), None)
+    if found is None:
+        raise ValueError(f"unknown alert kind {kind!r}")
+    if found is REMINDER:
+        return f"{REMINDER.name}:{reference}:{target}:{threshold:g}"
+    return f"{found.name}:{reference}:{target}"
+
+
+def page_key(reference: str) -> str:
+    """One on-call page per case, whatever happens."""
+    return f"{PAGE.name}:{reference}"
+
+
+def digest_key(day: dt.date) -> str:
+    """One digest per local business day."""
+    return f"{DIGEST.name}:{day.isoformat()}"
 
 
 @dataclass(frozen=True)
@@ -96,6 +129,7 @@ class Notices:
 
     def __init__(self, templates: Templates, identity: Identity, sla: SlaPolicy) -> None:
         self.templates, self.identity, self.sla = templates, identity, sla
+        self.wording = SlaWording(sla)
 
     def common(self, now: dt.datetime) -> dict[str, Any]:
         """Variables every template gets."""
@@ -109,9 +143,17 @@ class Notices:
 
     def acknowledgement(
         self, *, mail: InboundMail, to: str, reference: str, subject: str, priority: Priority,
-        deadlines: Deadlines | None, now: dt.datetime,
+        deadlines: Deadlines | None, now: dt.datetime, plan: Plan | None = None, clock_start: dt.datetime | None = None,
     ) -> Notice:
-        targets = self.sla.targets.get(priority)
+        """`clock_start`: when the case's clock starts (the arrival itself within hours or with 24x7 cover); when
+        not given, the policy's clock start for an arrival at `now`."""
+        try:
+            targets = self.sla.targets_for(priority, plan)
+        except KeyError:
+            targets = None
+        start = clock_start if clock_start is not None else self.sla.clock_start(priority, now, plan)
+        out_of_hours = start > now
+        cal = self.sla.calendar
         variables = {
             **self.common(now),
             "reference": reference,
@@ -124,12 +166,38 @@ class Notices:
             "resolution_due": deadlines.resolution_due if deadlines else None,
             "first_response_target": describe(targets.first_response) if targets else "",
             "resolution_target": describe(targets.resolution) if targets else "",
+            "first_response_by": format_local(deadlines.first_response_due, cal) if deadlines else "",
+            "resolution_by": format_local(deadlines.resolution_due, cal) if deadlines and deadlines.resolution_due
+            else "",
+            "clock_starts": format_local(start, cal) if out_of_hours else "",
+            "out_of_hours": out_of_hours,
+            "plan": plan.name if plan else "",
+            "round_the_clock": self.sla.is_24x7(priority, plan),
         }
         answers = mail.message_id
         return self.build(
             ACK, ack_key(mail.dedupe_key), (to,), variables, reference=reference, now=now,
             in_reply_to=answers, references=(*mail.references, answers) if answers else mail.references,
         )
+
+    def alert(self, alert: Alert, case: CaseFacts, to: tuple[str, ...], now: dt.datetime,
+              left: dt.timedelta) -> Notice:
+        """A reminder, breach alert or escalation (by `alert.kind`); `left` is the signed counted time left at
+        `now` (negative once overdue, as `alerts.time_left` gives it)."""
+        kind = _ALERT_KINDS[alert.kind]
+        variables = {**self.common(now), **self.wording.alert(alert, case, left)}
+        key = alert_key(case.reference, alert.kind, alert.target, alert.threshold)
+        return self.build(kind, key, to, variables, reference=case.reference, now=now)
+
+    def page(self, case: CaseFacts, to: tuple[str, ...], now: dt.datetime) -> Notice:
+        """The page to a plan's on-call address for a case its plan covers 24x7 that arrived out of hours."""
+        variables = {**self.common(now), **self.wording.page(case, now)}
+        return self.build(PAGE, page_key(case.reference), to, variables, reference=case.reference, now=now)
+
+    def digest(self, day: dt.date, digest: DigestFacts, to: tuple[str, ...], now: dt.datetime) -> Notice:
+        """The daily digest of `day` (a local date)."""
+        variables = {**self.common(now), **self.wording.digest(day, digest)}
+        return self.build(DIGEST, digest_key(day), to, variables, reference=None, now=now)
 
     def build(
         self, kind: Kind, key: str, to: tuple[str, ...], variables: dict[str, Any], *, reference: str | None,

@@ -21,11 +21,16 @@ from pathlib import Path
 import structlog
 
 from casebot import clock, notices
+from casebot.alerts import explain, format_local
+from casebot.case import Priority
 from casebot.config import ConfigError, Settings
+from casebot.jobs.clocks import ClockPolicy
 from casebot.jobs.deliver import DeliverPolicy, DeliverStats, deliver
 from casebot.jobs.ingest import IngestDeps, IngestStats, Outcome, ingest_mailbox, process
+from casebot.jobs.remind import RemindStats, digest, remind
 from casebot.pipeline import PipelineConfig, UnknownStep, build_chain
 from casebot.rules import PriorityRule, RulesError, parse_rules
+from casebot.sla import SlaPolicy
 from casebot.store import BadDatabaseUrl, Store, StoreError, StoreUnavailable
 from casebot.templates import TemplateError, Templates
 from casebot.transport import Mailbox, MailboxUnavailable, Sender, TransportError
@@ -93,9 +98,18 @@ def build_deps(settings: Settings) -> IngestDeps:
             ack_rate_window=dt.timedelta(minutes=ack.rate_window_minutes),
         ),
         steps=steps,
-        sla=sla,
+        clocks=clock_policy(settings, sla),
         notices=notices.Notices(templates, notices.Identity.parse(settings.outgoing.from_address), sla),
         max_attempts=settings.mailbox.max_attempts,
+    )
+
+
+def clock_policy(settings: Settings, sla: SlaPolicy | None = None) -> ClockPolicy:
+    r = settings.sla.reminders
+    return ClockPolicy(
+        sla=sla or settings.sla_policy(), shares=tuple(r.at), quiet=frozenset(Priority(p) for p in r.quiet),
+        escalate=frozenset(Priority(p) for p in settings.escalation.on_breach),
+        notify=settings.staff.notify, manager=settings.escalation.manager,
     )
 
 
@@ -190,6 +204,13 @@ class Runtime:
         self.mailbox.open()
         return ingest_mailbox(self.mailbox, self.store, self.deps, self.now, stop, self.settings.mailbox.batch_size)
 
+    def remind_once(self, at: dt.datetime | None = None, dry_run: bool = False) -> RemindStats:
+        return remind(self.store, self.deps.clocks, self.deps.notices, at or self.now(), dry_run)
+
+    def digest_once(self) -> str | None:
+        d = self.settings.digest
+        return digest(self.store, self.deps.clocks, self.deps.notices, self.now(), d.time) if d.enabled else None
+
     def deliver_once(self, stop: threading.Event) -> DeliverStats:
         return deliver(self.store, self.sender, deliver_policy(self.settings), self.now, stop)
 
@@ -205,6 +226,7 @@ class PollResult:
     ingest: IngestStats
     deliver: DeliverStats
     errors: list[str] = field(default_factory=list)
+    remind: RemindStats = field(default_factory=RemindStats)
 
 
 def poll(settings: Settings, now: Clock = clock.utcnow) -> PollResult:
@@ -219,6 +241,9 @@ def poll(settings: Settings, now: Clock = clock.utcnow) -> PollResult:
         except (MailboxUnavailable, StoreUnavailable) as exc:
             result.errors.append(str(exc))
             log.error("mailbox.unavailable", error=str(exc))
+        # The reminder scan and the digest are part of every pass, so cron users get them too.
+        result.remind = runtime.remind_once()
+        runtime.digest_once()
         result.deliver = runtime.deliver_once(stop)
         if result.deliver.connection_error:
             result.errors.append(result.deliver.connection_error)
@@ -249,6 +274,14 @@ def check(settings: Settings) -> list[CheckLine]:
     lines = [CheckLine(True, f"configuration {settings.source}")]
     build_deps(settings)
     lines.append(CheckLine(True, "priority rules and templates load"))
+    if settings.staff.notify:
+        plans = ", ".join(settings.plans) or "none"
+        lines.append(CheckLine(True, f"reminders and breach alerts to {settings.staff.notify}, escalations to "
+                                     f"{settings.escalation.manager or '(nobody: escalation.manager is empty)'}; "
+                                     f"plans: {plans}"))
+    else:
+        lines.append(CheckLine(True, "reminders: staff.notify is empty, so reminders, breach alerts and the digest "
+                                     "are recorded on the cases but not mailed"))
     try:
         store = open_store(settings)
         lines.append(CheckLine(True, f"database {store.display_url} (schema {store.revision()})"))
@@ -279,3 +312,52 @@ def check(settings: Settings) -> list[CheckLine]:
     except TransportError as exc:
         lines.append(CheckLine(False, f"outgoing: {exc}"))
     return lines
+
+
+# --- admin commands on the store (no mailbox, no SMTP) -----------------------------------------------------------
+
+
+@dataclass
+class Admin:
+    """What `casebot cases update`, `remind` and `sla explain` need: the store and the policies, nothing else."""
+
+    settings: Settings
+    store: Store
+    deps: IngestDeps
+
+    @classmethod
+    def open(cls, settings: Settings) -> Admin:
+        return cls(settings, open_store(settings), build_deps(settings))
+
+    def close(self) -> None:
+        self.store.close()
+
+    def explain(self, reference: str, now: dt.datetime) -> list[str] | None:
+        """`casebot sla explain`: the clocks in plain words, then every deadline change and alert on the case."""
+        clocks = self.deps.clocks
+        with self.store.transaction() as tx:
+            case_id = tx.case_id(reference)
+            if case_id is None:
+                return None
+            rec = tx.clock_record(case_id)
+            detail = tx.case_detail(reference)
+        assert detail is not None
+        lines = [f"{rec.reference} ({rec.status.value}): {rec.subject}"]
+        lines += explain(clocks.sla, rec.priority, rec.opened_at, clocks.plan(rec.plan), clocks.pauses(rec), now)
+        if rec.first_response_at:
+            lines.append(f"First response given {format_local(rec.first_response_at, clocks.sla.calendar)}: "
+                         f"the first-response clock stopped.")
+        if rec.paused_since:
+            lines.append(f"Waiting on the client since {format_local(rec.paused_since, clocks.sla.calendar)}: the "
+                         f"resolution clock is paused, no reminder is sent.")
+        shown = ("deadline.changed", "status.changed", "priority.changed", "first_response.stamped",
+                 "clock.paused", "clock.resumed")
+        for e in detail["events"]:
+            kind = str(e["kind"])
+            if kind in shown or kind.split(".")[0] in ("remind", "breach", "escalate", "page", "reminder",
+                                                       "escalation"):
+                extra = {k: v for k, v in e.items() if k not in ("at", "kind", "trace")}
+                at = dt.datetime.fromisoformat(str(e["at"]).replace("Z", "+00:00"))
+                lines.append(f"{format_local(at, clocks.sla.calendar)}: {kind} "
+                             + ", ".join(f"{k} {v}" for k, v in extra.items()))
+        return lines

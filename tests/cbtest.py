@@ -205,10 +205,15 @@ class Harness:
     overrides: dict[str, Any] = field(default_factory=dict)
     _store: Store | None = None
     skew: dt.timedelta = dt.timedelta(0)  # how far this harness's clock runs ahead of the wall clock
+    frozen: dt.datetime | None = None  # set: the clock stands at this time (plus `skew`) instead
 
     def now(self) -> dt.datetime:
-        """The one clock every job of this harness reads: the wall clock plus `skew`."""
-        return clock.utcnow() + self.skew
+        """The one clock every job of this harness reads: the wall clock (or `frozen`) plus `skew`."""
+        return (self.frozen or clock.utcnow()) + self.skew
+
+    def at(self, when: dt.datetime) -> None:
+        """Stand the clock at `when` (aware): a test of deadlines says what time it is instead of waiting."""
+        self.frozen, self.skew = when, dt.timedelta(0)
 
     def advance(self, seconds: float) -> None:
         """Move this harness's time forward (a retry comes due) instead of sleeping."""

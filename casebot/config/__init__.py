@@ -22,15 +22,20 @@ from casebot.config.schema import (
     ConfigError,
     DaemonSettings,
     DatabaseSettings,
+    DigestSettings,
+    EscalationSettings,
     LoggingSettings,
     MailboxSettings,
     OutgoingSettings,
     PipelineSettings,
+    PlanSettings,
     PrioritySettings,
+    RemindersSettings,
     SecretSource,
     ServerSettings,
     Settings,
     SlaSettings,
+    StaffSettings,
     TargetSettings,
     TemplatesSettings,
 )
@@ -38,17 +43,46 @@ from casebot.config.typed import build
 from casebot.config.validate import validate
 
 __all__ = [
-    "DEFAULT_PATH", "ENV_VAR", "PUBLIC_DOMAINS", "AcknowledgementSettings", "CasesSettings", "ConfigError",
-    "DaemonSettings", "DatabaseSettings", "LoggingSettings", "MailboxSettings", "OutgoingSettings",
-    "PipelineSettings", "PrioritySettings", "SecretSource", "ServerSettings", "Settings", "SlaSettings",
-    "TargetSettings", "TemplatesSettings", "from_mapping", "load", "locate", "validate",
+    "DEFAULT_PATH",
+    "ENV_VAR",
+    "PUBLIC_DOMAINS",
+    "AcknowledgementSettings",
+    "CasesSettings",
+    "ConfigError",
+    "DaemonSettings",
+    "DatabaseSettings",
+    "DigestSettings",
+    "EscalationSettings",
+    "LoggingSettings",
+    "MailboxSettings",
+    "OutgoingSettings",
+    "PipelineSettings",
+    "PlanSettings",
+    "PrioritySettings",
+    "RemindersSettings",
+    "SecretSource",
+    "ServerSettings",
+    "Settings",
+    "SlaSettings",
+    "StaffSettings",
+    "TargetSettings",
+    "TemplatesSettings",
+    "from_mapping",
+    "load",
+    "locate",
+    "validate",
 ]
 
 
 def from_mapping(data: dict[str, object], source: Path | None = None) -> Settings:
     settings: Settings = build("", Settings, data)
     # Targets merge over the defaults, so an admin can change one priority without restating all four.
-    targets = {**_DEFAULT_TARGETS, **settings.sla.targets}
+    # A partial override keeps the other default: `[sla.targets.high] first_response = "2h"` alone is enough.
+    targets = dict(_DEFAULT_TARGETS)
+    for name, given in settings.sla.targets.items():
+        default = _DEFAULT_TARGETS.get(name, TargetSettings())
+        targets[name] = TargetSettings(given.first_response or default.first_response,
+                                       given.resolution or default.resolution)
     settings = dataclasses.replace(
         settings, source=source, sla=dataclasses.replace(settings.sla, targets=targets)
     )

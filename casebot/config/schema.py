@@ -164,11 +164,19 @@ class TemplatesSettings:
 
 @dataclass(frozen=True)
 class TargetSettings:
-    first_response: str
-    resolution: str
+    # Either may be left out: the other keeps its default (or, in a plan, the [sla.targets] value).
+    first_response: str = ""
+    resolution: str = ""
 
 
 _DEFAULT_TARGETS = {k: TargetSettings(a, b) for k, (a, b) in slamod.DEFAULT_TARGETS.items()}
+
+
+@dataclass(frozen=True)
+class RemindersSettings:
+    at: tuple[float, ...] = (0.75,)  # shares of a target at which the team is reminded
+    quiet: tuple[str, ...] = ("medium", "low")  # these wait for business hours
+    scan_interval: float = 60.0  # seconds between reminder scans in the daemon
 
 
 @dataclass(frozen=True)
@@ -180,6 +188,32 @@ class SlaSettings:
     holidays_subdivision: str = "ENG"
     extra_holidays: tuple[str, ...] = ()
     targets: dict[str, TargetSettings] = field(default_factory=lambda: dict(_DEFAULT_TARGETS))
+    reminders: RemindersSettings = field(default_factory=RemindersSettings)
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    clients: tuple[str, ...] = ()  # requester addresses or "@domain"
+    out_of_hours: tuple[str, ...] = ()  # priorities that count 24x7 for this plan's clients
+    oncall: str = ""  # paged at once for an out-of-hours case of those priorities
+    targets: dict[str, TargetSettings] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StaffSettings:
+    notify: str = ""  # reminders, breach alerts and the daily digest go here
+
+
+@dataclass(frozen=True)
+class EscalationSettings:
+    manager: str = ""  # told of a breach of a case of the priorities below
+    on_breach: tuple[str, ...] = ("critical", "high")
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    enabled: bool = True
+    time: str = ""  # local "HH:MM" on each business day; empty: the opening of business hours
 
 
 @dataclass(frozen=True)
@@ -210,6 +244,10 @@ class Settings:
     templates: TemplatesSettings = field(default_factory=TemplatesSettings)
     sla: SlaSettings = field(default_factory=SlaSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    plans: dict[str, PlanSettings] = field(default_factory=dict)
+    staff: StaffSettings = field(default_factory=StaffSettings)
+    escalation: EscalationSettings = field(default_factory=EscalationSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     source: Path | None = None  # the file these came from; relative paths in it are resolved against its folder
@@ -245,9 +283,22 @@ class Settings:
             holiday_subdivision=self.sla.holidays_subdivision or None,
             extra_holidays=tuple(dt.date.fromisoformat(d) for d in self.sla.extra_holidays),
         )
-        return slamod.build_policy(
-            calendar, [(name, t.first_response, t.resolution) for name, t in self.sla.targets.items()]
-        )
+        base = {name: (t.first_response, t.resolution) for name, t in self.sla.targets.items()}
+        plans = [
+            slamod.Plan(
+                name=name, clients=plan.clients, out_of_hours=frozenset(Priority(p) for p in plan.out_of_hours),
+                oncall=plan.oncall or None,
+                targets={
+                    Priority(prio): slamod.PriorityTargets(
+                        slamod.parse_duration(t.first_response or base[prio][0], calendar),
+                        slamod.parse_duration(t.resolution or base[prio][1], calendar),
+                    )
+                    for prio, t in plan.targets.items()
+                },
+            )
+            for name, plan in self.plans.items()
+        ]
+        return slamod.build_policy(calendar, [(name, a, b) for name, (a, b) in base.items()], plans)
 
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

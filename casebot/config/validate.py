@@ -19,7 +19,7 @@ from casebot.config.schema import _WEEKDAYS, ConfigError, Settings
 
 def _choice(path: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ConfigError(f"{path}: must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+        raise ConfigError(f"{path}: must be one of {', '.join(repr(str(c)) for c in choices)}, got {value!r}")
 
 
 def _positive(path: str, value: float) -> None:
@@ -106,7 +106,7 @@ def validate(s: Settings) -> None:
             raise ConfigError(f"sla.extra_holidays[{i}]: expected a date like 2026-12-24, got {day!r}") from exc
     _choice("logging.level", s.logging.level, ("debug", "info", "warning", "error"))
     _choice("logging.format", s.logging.format, ("auto", "json", "console"))
-    calendar_only = dataclasses.replace(s, sla=dataclasses.replace(s.sla, targets={}))
+    calendar_only = dataclasses.replace(s, sla=dataclasses.replace(s.sla, targets={}), plans={})
     try:
         calendar = calendar_only.sla_policy().calendar
     except slamod.CalendarError as exc:
@@ -117,8 +117,49 @@ def validate(s: Settings) -> None:
                 slamod.parse_duration(getattr(target, which), calendar)
             except slamod.CalendarError as exc:
                 raise ConfigError(f"sla.targets.{name}.{which}: {exc}") from exc
-    policy = s.sla_policy()
-    missing = [p for p in PRIORITIES if p not in policy.targets]
-    if missing:
-        raise ConfigError(f"sla.targets: no targets for {', '.join(missing)}")
+    _validate_sla_extras(s, calendar)
+    try:
+        s.sla_policy()
+    except slamod.CalendarError as exc:  # PlanError among them: it names the plan
+        raise ConfigError(f"plans: {exc}") from exc
+
+
+def _validate_sla_extras(s: Settings, calendar: slamod.BusinessCalendar) -> None:
+    """Reminders, plans, staff, escalation and digest keys."""
+    for i, share in enumerate(s.sla.reminders.at):
+        if not 0 < share < 1:
+            raise ConfigError(f"sla.reminders.at[{i}]: a share of the target between 0 and 1, got {share}")
+    for i, prio in enumerate(s.sla.reminders.quiet):
+        _choice(f"sla.reminders.quiet[{i}]", prio, PRIORITIES)
+    _positive("sla.reminders.scan_interval", s.sla.reminders.scan_interval)
+    for i, prio in enumerate(s.escalation.on_breach):
+        _choice(f"escalation.on_breach[{i}]", prio, PRIORITIES)
+    for path, value in (("staff.notify", s.staff.notify), ("escalation.manager", s.escalation.manager)):
+        if value and "@" not in value:
+            raise ConfigError(f"{path}: not an email address: {value!r}")
+    if s.digest.time and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", s.digest.time):
+        raise ConfigError(f"digest.time: expected 'HH:MM' (or empty for the opening time), got {s.digest.time!r}")
+    for name, plan in s.plans.items():
+        where = f"plans.{name}"
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+            raise ConfigError(f"{where}: a plan name is letters, digits, '_' or '-' (at most 64)")
+        if not plan.clients:
+            raise ConfigError(f"{where}.clients: list the plan's clients (addresses or '@domain')")
+        for i, client in enumerate(plan.clients):
+            local, at, domain = client.strip().rpartition("@")
+            if not at or not domain or "@" in local or " " in client.strip():
+                raise ConfigError(f"{where}.clients[{i}]: not an address or '@domain': {client!r}")
+        for i, prio in enumerate(plan.out_of_hours):
+            _choice(f"{where}.out_of_hours[{i}]", prio, PRIORITIES)
+        if plan.oncall and "@" not in plan.oncall:
+            raise ConfigError(f"{where}.oncall: not an email address: {plan.oncall!r}")
+        for prio, target in plan.targets.items():
+            _choice(f"{where}.targets.{prio}", prio, PRIORITIES)
+            for which in ("first_response", "resolution"):
+                text = getattr(target, which)
+                if text:
+                    try:
+                        slamod.parse_duration(text, calendar)
+                    except slamod.CalendarError as exc:
+                        raise ConfigError(f"{where}.targets.{prio}.{which}: {exc}") from exc
 

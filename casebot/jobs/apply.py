@@ -16,11 +16,13 @@ import structlog
 
 from casebot import case as lifecycle
 from casebot import refs
-from casebot.case import Priority
+from casebot.alerts import ClockView
+from casebot.case import Priority, Status
+from casebot.jobs.clocks import ClockPolicy, apply_transition
 from casebot.mail import InboundMail
-from casebot.notices import NoticeError, Notices
+from casebot.notices import CaseFacts, Notice, NoticeError, Notices
 from casebot.pipeline import PipelineConfig, Step, Verdict
-from casebot.sla import Deadlines, SlaPolicy
+from casebot.sla import Deadlines, Plan
 from casebot.store import MessageRecord, NewCase, Tx
 
 log = structlog.get_logger("casebot.ingest")
@@ -32,7 +34,7 @@ class IngestDeps:
 
     pipeline: PipelineConfig
     steps: tuple[Step, ...]
-    sla: SlaPolicy
+    clocks: ClockPolicy
     notices: Notices
     max_attempts: int
 
@@ -72,46 +74,80 @@ def apply_verdict(tx: Tx, deps: IngestDeps, m: InboundMail, verdict: Verdict, so
         if automated is None:
             tx.add_participants(view.id, participants(m, deps.pipeline.own_addresses)[1:], view.participants)
         transition = lifecycle.apply(tx.state(view.id), lifecycle.ClientWrote(now, automated))
-        tx.apply(view.id, transition, now)
+        apply_transition(tx, deps.clocks, view.id, transition, now)
         tx.touch(view.id, now)
         return Applied("threaded", view.reference, reopened=transition.has("status.changed"))
 
     reference = deps.pipeline.reference_format.format(tx.mint_number("case"))
     priority = verdict.triage.priority or deps.pipeline.default_priority
-    deadlines = deps.sla.deadlines(priority, now)
+    sla = deps.clocks.sla
+    plan = sla.plan_for(m.sender.addr)
+    deadlines = sla.deadlines(priority, now, plan)
+    clock_start = sla.clock_start(priority, now, plan)
     subject = refs.strip_reply_prefixes(m.subject) or "(no subject)"
+    clocks = ClockView(priority, plan, now, deadlines.first_response_due, deadlines.resolution_due)
     case_id = tx.open_case(NewCase(
         reference=reference, subject=subject, requester=m.sender.addr, requester_name=m.sender.name,
         priority=priority, priority_rule=verdict.triage.rule, opened_at=now,
-        first_response_due=deadlines.first_response_due if deadlines else None,
-        resolution_due=deadlines.resolution_due if deadlines else None, linked_to=verdict.placement.linked_to,
+        first_response_due=deadlines.first_response_due, resolution_due=deadlines.resolution_due,
+        linked_to=verdict.placement.linked_to, plan=plan.name if plan else None,
+        next_alert_at=deps.clocks.next_alert_view(clocks, now),
     ))
     tx.add_participants(case_id, participants(m, deps.pipeline.own_addresses), frozenset())
     tx.add_message(record, case_id=case_id, disposition="opened")
     tx.event(case_id, now, "case.opened", priority=priority.value, rule=verdict.triage.rule,
-             linked_to=verdict.placement.linked_to,
-             first_response_due=_iso(deadlines.first_response_due if deadlines else None),
-             resolution_due=_iso(deadlines.resolution_due if deadlines else None), trace=verdict.trace)
+             linked_to=verdict.placement.linked_to, plan=plan.name if plan else None,
+             clock_starts=_iso(clock_start), round_the_clock=sla.is_24x7(priority, plan),
+             first_response_due=_iso(deadlines.first_response_due), resolution_due=_iso(deadlines.resolution_due),
+             trace=verdict.trace)
+    facts = CaseFacts(reference, subject, m.sender.addr, m.sender.name, priority, plan.name if plan else None,
+                      Status.NEW.value, now, deadlines.first_response_due, deadlines.resolution_due)
+    _page_oncall(tx, deps, case_id, facts, plan, now)
     if not verdict.ack.send:
         tx.event(case_id, now, "ack.suppressed", why=verdict.ack.why)
         return Applied("opened", reference, ack_note=verdict.ack.why)
-    queued = _queue_ack(tx, deps.notices, m, verdict.ack.to, case_id, reference, priority, subject, deadlines, now)
+    queued = _queue_ack(tx, deps.notices, m, verdict.ack.to, case_id, reference, priority, subject, deadlines, now,
+                        plan, clock_start)
     return Applied("opened", reference, ack_queued=queued, ack_note="" if queued else "acknowledgement failed")
 
 
+def _page_oncall(tx: Tx, deps: IngestDeps, case_id: int, facts: CaseFacts, plan: Plan | None,
+                 now: dt.datetime) -> None:
+    """A case of a priority the client's plan covers 24x7, arriving out of hours: the on-call address is paged at
+    once, through the outbox, under the key `page:<reference>` (once, whatever happens)."""
+    sla = deps.clocks.sla
+    if plan is None or not plan.oncall or not sla.is_24x7(facts.priority, plan) or sla.calendar.is_open(now):
+        return
+    try:
+        notice = deps.notices.page(facts, (plan.oncall,), now)
+    except NoticeError as exc:
+        tx.event(case_id, now, "page.failed", why=str(exc))
+        log.error("page.render_failed", reference=facts.reference, error=str(exc))
+        return
+    if _enqueue(tx, case_id, notice, now):
+        tx.event(case_id, now, "page.queued", key=notice.key, to=plan.oncall, plan=plan.name,
+                 why=f"{facts.priority.value} case out of hours, plan {plan.name} covers it 24x7")
+        log.info("page.queued", reference=facts.reference, plan=plan.name)
+
+
+def _enqueue(tx: Tx, case_id: int | None, notice: Notice, now: dt.datetime, known_new: bool = False) -> bool:
+    return tx.enqueue(key=notice.key, case_id=case_id, kind=notice.kind, envelope_from=notice.envelope_from,
+                      recipients=list(notice.recipients), message_id=notice.message_id, raw=notice.raw, now=now,
+                      known_new=known_new)
+
+
 def _queue_ack(tx: Tx, notices: Notices, m: InboundMail, to: str, case_id: int, reference: str, priority: Priority,
-               subject: str, deadlines: Deadlines | None, now: dt.datetime) -> bool:
+               subject: str, deadlines: Deadlines, now: dt.datetime, plan: Plan | None,
+               clock_start: dt.datetime) -> bool:
     try:
         notice = notices.acknowledgement(mail=m, to=to, reference=reference, subject=subject, priority=priority,
-                                         deadlines=deadlines, now=now)
+                                         deadlines=deadlines, now=now, plan=plan, clock_start=clock_start)
     except NoticeError as exc:
         # The case is what matters: keep it, record why the client got no acknowledgement, shout in the log.
         tx.event(case_id, now, "ack.failed", why=str(exc))
         log.error("ack.render_failed", reference=reference, error=str(exc))
         return False
     # The key derives from the message's dedupe key, which this transaction has just found new: no look-up.
-    tx.enqueue(key=notice.key, case_id=case_id, kind=notice.kind, envelope_from=notice.envelope_from,
-               recipients=list(notice.recipients), message_id=notice.message_id, raw=notice.raw, now=now,
-               known_new=True)
+    _enqueue(tx, case_id, notice, now, known_new=True)
     tx.event(case_id, now, "ack.queued", key=notice.key, to=to, message_id=notice.message_id)
     return True

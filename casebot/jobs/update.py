@@ -1,7 +1,8 @@
-"""The update job: an admin's change to a case (`casebot cases status`), through the case life cycle.
+"""The update job: an admin's change to a case (`casebot cases status`, `casebot cases update`).
 
-Owns loading the case's state, applying the admin's event with `casebot.case.apply` and writing the transition
-(with its audit events) in one transaction. Must not decide what a status change implies: the life cycle does.
+Owns loading the case's state, applying each of the admin's events with the case life cycle (a status, a
+priority, a first response recorded by hand) and writing the transitions, their audit events and the refreshed
+SLA clocks in one transaction. Must not decide what a change implies: the life cycle and `jobs.clocks` do.
 """
 
 from __future__ import annotations
@@ -10,26 +11,54 @@ import datetime as dt
 from dataclasses import dataclass
 
 from casebot import case as lifecycle
-from casebot.case import Status
+from casebot.case import Priority, Status
+from casebot.jobs.clocks import ClockPolicy, apply_transition
 from casebot.store import Store
 
 
 @dataclass(frozen=True)
 class Updated:
     reference: str
-    previous: Status
-    status: Status
+    previous: lifecycle.CaseState
+    current: lifecycle.CaseState
     changes: tuple[str, ...]
 
+    @property
+    def previous_status(self) -> Status:
+        return self.previous.status
 
-def set_status(store: Store, reference: str, status: Status, now: dt.datetime, why: str,
-               by: str = "admin") -> Updated | None:
-    """Set a case's status; None when there is no such case. Setting the status it has changes nothing."""
+    @property
+    def status(self) -> Status:
+        return self.current.status
+
+
+def update_case(
+    store: Store, clocks: ClockPolicy, reference: str, now: dt.datetime, *, status: Status | None = None,
+    priority: Priority | None = None, responded: bool = False, why: str = "", by: str = "admin",
+) -> Updated | None:
+    """Apply the given changes in order (first response, priority, status); None when there is no such case."""
     with store.transaction() as tx:
         case_id = tx.case_id(reference)
         if case_id is None:
             return None
-        transition = lifecycle.apply(tx.state(case_id), lifecycle.StatusSet(now, status, why, by))
-        tx.apply(case_id, transition, now)
-        return Updated(reference, transition.before.status, transition.after.status,
-                       tuple(c.kind for c in transition.changes))
+        before = state = tx.state(case_id)
+        events: list[lifecycle.Event] = []
+        if responded:
+            events.append(lifecycle.StaffResponded(now, by))
+        if priority is not None:
+            events.append(lifecycle.PrioritySet(now, priority, why or "set by an admin", by))
+        if status is not None:
+            events.append(lifecycle.StatusSet(now, status, why or "set by an admin", by))
+        kinds: list[str] = []
+        for event in events:
+            transition = lifecycle.apply(state, event)
+            apply_transition(tx, clocks, case_id, transition, now)
+            kinds += [c.kind for c in transition.changes]
+            state = transition.after
+        return Updated(reference, before, state, tuple(kinds))
+
+
+def set_status(store: Store, clocks: ClockPolicy, reference: str, status: Status, now: dt.datetime, why: str,
+               by: str = "admin") -> Updated | None:
+    """Set a case's status; None when there is no such case. Setting the status it has changes nothing."""
+    return update_case(store, clocks, reference, now, status=status, why=why, by=by)

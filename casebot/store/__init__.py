@@ -18,20 +18,21 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from casebot.store.cases import CaseOps
+from casebot.store.clocks import ClockOps
 from casebot.store.engine import BadDatabaseUrl, Database, DuplicateMessage, StoreError, StoreUnavailable
 from casebot.store.intake import IntakeOps
 from casebot.store.outbox import Claim, Claims, OutboxOps
-from casebot.store.records import CaseSummary, MessageRecord, NewCase, OutboxItem
+from casebot.store.records import CaseSummary, ClockRecord, MessageRecord, NewCase, OutboxItem
 from casebot.store.reports import ReportOps
 from casebot.store.schema import Base
 
 __all__ = [
-    "BadDatabaseUrl", "Base", "CaseSummary", "Claim", "DuplicateMessage", "MessageRecord", "NewCase", "OutboxItem",
-    "Store", "StoreError", "StoreUnavailable", "Tx",
+    "BadDatabaseUrl", "Base", "CaseSummary", "Claim", "ClockRecord", "DuplicateMessage", "MessageRecord", "NewCase",
+    "OutboxItem", "Store", "StoreError", "StoreUnavailable", "Tx",
 ]
 
 
-class Tx(CaseOps, IntakeOps, OutboxOps, ReportOps):
+class Tx(CaseOps, ClockOps, IntakeOps, OutboxOps, ReportOps):
     """One transaction's worth of operations. Everything the ingest job writes for one message goes through a
     single `Tx`, so a message, its case, its events and its acknowledgement commit together or not at all. It also
     answers the pipeline's `Lookup` questions, inside that same transaction."""
@@ -91,10 +92,10 @@ class Store:
 
     # -- read models, for the CLI --
 
-    def list_cases(self, status: str | None = None) -> list[CaseSummary]:
+    def list_cases(self, status: str | None = None, now: dt.datetime | None = None) -> list[CaseSummary]:
         with self.transaction() as tx:
-            return tx.case_summaries(status=status)
+            return tx.case_summaries(status=status, now=now)
 
-    def case_detail(self, reference: str) -> dict[str, Any] | None:
+    def case_detail(self, reference: str, now: dt.datetime | None = None) -> dict[str, Any] | None:
         with self.transaction() as tx:
-            return tx.case_detail(reference)
+            return tx.case_detail(reference, now)

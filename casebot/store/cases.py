@@ -43,6 +43,7 @@ class CaseOps:
             requester_name=new.requester_name, status=Status.NEW.value, priority=new.priority.value,
             priority_rule=new.priority_rule, linked_case_id=linked, created_at=new.opened_at,
             updated_at=new.opened_at, first_response_due=new.first_response_due, resolution_due=new.resolution_due,
+            plan=new.plan, next_alert_at=new.next_alert_at,
             participants=[],  # known empty: spares the lazy load a participant insert would otherwise trigger
         )
         self.session.add(case)

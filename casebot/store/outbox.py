@@ -25,13 +25,16 @@ from casebot.store.schema import Case, Event, Outbox
 class OutboxOps:
     session: Session
 
+    def outbox_has(self, key: str) -> bool:
+        return self.session.scalar(select(Outbox.id).where(Outbox.key == key)) is not None
+
     def enqueue(
         self, *, key: str, case_id: int | None, kind: str, envelope_from: str, recipients: list[str],
         message_id: str, raw: bytes, now: dt.datetime, known_new: bool = False,
     ) -> bool:
         """Queue a mail once: a second call with the same idempotency key changes nothing. `known_new` skips the
         look-up when the caller has just proven the key cannot exist (the unique index still guards it)."""
-        if not known_new and self.session.scalar(select(Outbox.id).where(Outbox.key == key)) is not None:
+        if not known_new and self.outbox_has(key):
             return False
         self.session.add(Outbox(
             key=key, case_id=case_id, kind=kind, envelope_from=envelope_from, recipients=recipients,

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from casebot.case import Priority
+from casebot.case import Priority, Status
 from casebot.mail import Attachment, InboundMail
 
 
@@ -62,6 +62,29 @@ class NewCase:
     first_response_due: dt.datetime | None
     resolution_due: dt.datetime | None
     linked_to: str | None
+    plan: str | None = None
+    next_alert_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class ClockRecord:
+    """One case's clocks as stored: what the reminder scan, a deadline recomputation and `sla explain` read."""
+
+    id: int
+    reference: str
+    subject: str
+    requester: str
+    requester_name: str
+    status: Status
+    priority: Priority
+    plan: str | None
+    opened_at: dt.datetime
+    first_response_at: dt.datetime | None
+    first_response_due: dt.datetime | None
+    resolution_due: dt.datetime | None
+    resolved_at: dt.datetime | None
+    paused_since: dt.datetime | None
+    pauses: tuple[tuple[dt.datetime, dt.datetime], ...]  # closed pauses of the resolution clock, in order
 
 
 @dataclass(frozen=True)
@@ -92,6 +115,8 @@ class CaseSummary:
     resolution_due: dt.datetime | None
     message_count: int
     linked_to: str | None
+    plan: str | None = None
+    breached: tuple[str, ...] = ()  # targets missed: "first_response", "resolution"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -107,4 +132,6 @@ class CaseSummary:
             "resolution_due": iso(self.resolution_due),
             "message_count": self.message_count,
             "linked_to": self.linked_to,
+            "plan": self.plan,
+            "breached": list(self.breached),
         }

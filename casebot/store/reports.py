@@ -6,6 +6,7 @@ number of messages (attachments loaded with their messages, no query per row). M
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import func, select
@@ -15,10 +16,27 @@ from casebot.store.records import CaseSummary, iso
 from casebot.store.schema import AttachmentRow, Case, Event, Message, Outbox
 
 
+def breached(case: Case, now: dt.datetime | None) -> tuple[str, ...]:
+    """The targets a case missed: answered (or resolved) after the deadline, or still not by `now`."""
+    out = []
+    for target, due, done in (("first_response", case.first_response_due, case.first_response_at),
+                              ("resolution", case.resolution_due, case.resolved_at)):
+        if due is None:
+            continue
+        if done is None and case.status == "closed":
+            continue  # closed without a resolution stamp: nothing to measure
+        when = done if done is not None else now
+        if when is not None and when > due:
+            out.append(target)
+    return tuple(out)
+
+
 class ReportOps:
     session: Session
 
-    def case_summaries(self, status: str | None = None, reference: str | None = None) -> list[CaseSummary]:
+    def case_summaries(self, status: str | None = None, reference: str | None = None,
+                       now: dt.datetime | None = None) -> list[CaseSummary]:
+        """Cases in order; `breached` lists the targets missed by `now` (by their stamps alone when None)."""
         counts = select(Message.case_id, func.count(Message.id).label("n")).group_by(Message.case_id)
         if reference is not None:
             counts = counts.join(Case, Case.id == Message.case_id).where(Case.reference == reference)
@@ -37,12 +55,12 @@ class ReportOps:
         return [
             CaseSummary(case.reference, case.subject, case.requester, case.status, case.priority, case.priority_rule,
                         case.created_at, case.updated_at, case.first_response_due, case.resolution_due, int(n),
-                        linked_ref)
+                        linked_ref, case.plan, breached(case, now))
             for case, n, linked_ref in self.session.execute(stmt)
         ]
 
-    def case_detail(self, reference: str) -> dict[str, Any] | None:
-        summary = next(iter(self.case_summaries(reference=reference)), None)
+    def case_detail(self, reference: str, now: dt.datetime | None = None) -> dict[str, Any] | None:
+        summary = next(iter(self.case_summaries(reference=reference, now=now)), None)
         case = self.session.scalar(select(Case).where(Case.reference == reference))
         if case is None or summary is None:
             return None

@@ -72,9 +72,23 @@ class Case(Base):
     first_response_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     paused_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # resolution clock paused (waiting)
+    plan: Mapped[str | None] = mapped_column(String(64))  # the requester's support plan when the case opened
+    # The next moment the reminder scan has something to send for this case (NULL: nothing left): the scan reads
+    # only rows where this has passed, through its index, so it stays fast however many cases are open.
+    next_alert_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
 
     participants: Mapped[list[Participant]] = relationship(back_populates="case", lazy="selectin")
     linked_case: Mapped[Case | None] = relationship(remote_side="Case.id")
+
+
+class PauseRow(Base):
+    """A closed pause of a case's resolution clock (the open one is `cases.paused_since`)."""
+
+    __tablename__ = "pauses"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), nullable=False, index=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    ended_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
 class Participant(Base):

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "casebot"
 
 # The pure core: files, or folders ending in "/".
-CORE = ["case.py", "sla.py", "refs.py", "rules.py", "notices.py", "templates.py", "clock.py", "mail/", "pipeline/"]
+CORE = ["case.py", "sla.py", "alerts.py", "refs.py", "rules.py", "notices.py", "sla_notices.py", "templates.py",
+        "clock.py", "mail/", "pipeline/"]
 CORE_FORBIDDEN = [
     "casebot.store", "casebot.imap", "casebot.smtp", "casebot.maildir", "casebot.transport",
     "casebot.jobs", "casebot.service", "casebot.daemon", "casebot.cli", "casebot.config", "casebot.demo",

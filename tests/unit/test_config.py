@@ -52,7 +52,18 @@ def test_minimal_mapping_has_documented_defaults() -> None:
         ({**MINIMAL, "mailbx": {}}, "mailbx: unknown key", ["mailbox"]),
         (with_(sla={"targets": {"high": {"first": "1h", "resolution": "1d"}}}), "sla.targets.high.first: unknown key",
          []),
-        (with_(sla={"targets": {"high": {"first_response": "1h"}}}), "sla.targets.high.resolution: missing", []),
+        (with_(sla={"targets": {"urgent": {"first_response": "1h"}}}), "sla.targets.urgent: must be one of", []),
+        (with_(sla={"reminders": {"at": [1.5]}}), "sla.reminders.at[0]: a share of the target between 0 and 1", []),
+        (with_(sla={"reminders": {"quiet": ["meh"]}}), "sla.reminders.quiet[0]: must be one of", []),
+        (with_(plans={"gold": {"clients": ["not an address"]}}), "plans.gold.clients[0]: not an address", []),
+        (with_(plans={"gold": {"clients": []}}), "plans.gold.clients: list the plan's clients", []),
+        (with_(plans={"gold": {"clients": ["@x.example"], "out_of_hours": ["urgent"]}}),
+         "plans.gold.out_of_hours[0]: must be one of", []),
+        (with_(plans={"gold": {"clients": ["@x.example"], "targets": {"critical": {"first_response": "soon"}}}}),
+         "plans.gold.targets.critical.first_response: duration 'soon'", []),
+        (with_(plans={"gold": {"clients": ["@x.example"], "oncall": "nobody"}}), "plans.gold.oncall: not an email", []),
+        (with_(staff={"notify": "team"}), "staff.notify: not an email address", []),
+        (with_(digest={"time": "9am"}), "digest.time: expected 'HH:MM'", []),
         (with_(mailbox={"port": "x"}), "mailbox.port: expected an integer", ["a string ('x')"]),
         (with_(mailbox={"port": True}), "mailbox.port: expected an integer", ["a boolean"]),
         (with_(mailbox={"port": 99.5}), "mailbox.port: expected an integer", ["a number (99.5)"]),
@@ -400,3 +411,28 @@ def test_cli_missing_config_exits_78(tmp_path: Path, capsys: pytest.CaptureFixtu
     missing = tmp_path / "missing.toml"
     assert cli.main(["--config", str(missing), "cases", "list"]) == 78
     assert str(missing) in capsys.readouterr().err
+
+
+def test_partial_target_override_keeps_the_other_default() -> None:
+    policy = from_mapping(with_(sla={"targets": {"high": {"first_response": "2h"}}})).sla_policy()
+    assert (policy.targets["high"].first_response.text, policy.targets["high"].resolution.text) == ("2h", "1d")
+    assert policy.targets["critical"].first_response.text == "1h"
+
+
+def test_plans_with_cover_and_partial_plan_targets() -> None:
+    settings = from_mapping(with_(
+        sla={"targets": {"critical": {"resolution": "3h"}}},
+        plans={"enterprise": {"clients": ["@BigClient.example", "cto@other.example"],
+                              "out_of_hours": ["critical", "high"], "oncall": "oncall@example.com",
+                              "targets": {"critical": {"first_response": "30m"}}},
+               "enhanced": {"clients": ["@mid.example"], "out_of_hours": ["critical"]}},
+    ))
+    policy = settings.sla_policy()
+    assert [p.name for p in policy.plans] == ["enterprise", "enhanced"]
+    plan = policy.plan_for("someone@bigclient.example")
+    assert plan is not None and plan.name == "enterprise" and plan.oncall == "oncall@example.com"
+    t = policy.targets_for("critical", plan)
+    assert (t.first_response.text, t.resolution.text) == ("30m", "3h")  # the plan's, then [sla.targets]
+    assert policy.targets_for("high", plan).first_response.text == "4h"
+    assert policy.is_24x7("high", plan) and not policy.is_24x7("medium", plan)
+    assert policy.plan_for("cto@other.example") is plan and policy.plan_for("ceo@other.example") is None

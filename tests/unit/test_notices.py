@@ -39,7 +39,8 @@ def ack(raw: bytes = RAW, n: Notices | None = None) -> email.message.EmailMessag
 
 
 def test_every_kind_has_a_template() -> None:
-    assert ACK in KINDS and templates_used() == ["acknowledgement.txt.j2"]
+    assert ACK in KINDS and templates_used()[0] == "acknowledgement.txt.j2" and len(templates_used()) == len(KINDS)
+    assert len({k.template for k in KINDS}) == len({k.name for k in KINDS}) == len(KINDS)
     Templates(None).check(templates_used())
 
 

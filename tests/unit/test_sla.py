@@ -297,8 +297,9 @@ def test_default_uk_deadlines(priority: str, opened: dt.datetime, first: dt.date
 
 
 @pytest.mark.parametrize("priority", ["", "urgent", "Critical"])
-def test_deadlines_unknown_priority_is_none(priority: str) -> None:
-    assert uk_policy().deadlines(priority, utc(2026, 3, 2, 10)) is None
+def test_deadlines_unknown_priority_raises_key_error(priority: str) -> None:
+    with pytest.raises(KeyError):
+        uk_policy().deadlines(priority, utc(2026, 3, 2, 10))
 
 
 def test_default_targets_match_support_policy() -> None:
