@@ -18,7 +18,7 @@ import structlog
 from casebot.alerts import Alert, alerts_due, time_left
 from casebot.case import PRIORITIES, Status
 from casebot.jobs.clocks import ClockPolicy
-from casebot.notices import CaseFacts, DigestFacts, Notice, NoticeError, Notices, digest_key
+from casebot.notices import CaseFacts, DigestFacts, Notice, NoticeError, Notices, alert_key, digest_key
 from casebot.store import ClockRecord, Store, Tx
 
 log = structlog.get_logger("casebot.remind")
@@ -42,13 +42,19 @@ def _recipient(clocks: ClockPolicy, alert: Alert) -> str:
     return clocks.manager if alert.kind == "escalation" else clocks.notify
 
 
-def _enqueue(tx: Tx, case_id: int | None, notice: Notice, now: dt.datetime) -> bool:
+def _enqueue(tx: Tx, case_id: int | None, notice: Notice, now: dt.datetime, known_new: bool = False) -> bool:
     return tx.enqueue(key=notice.key, case_id=case_id, kind=notice.kind, envelope_from=notice.envelope_from,
-                      recipients=list(notice.recipients), message_id=notice.message_id, raw=notice.raw, now=now)
+                      recipients=list(notice.recipients), message_id=notice.message_id, raw=notice.raw, now=now,
+                      known_new=known_new)
+
+
+def _key(rec: ClockRecord, alert: Alert) -> str:
+    return alert_key(rec.reference, alert.kind, alert.target, alert.threshold)
 
 
 def _alert(tx: Tx, clocks: ClockPolicy, notices: Notices, rec: ClockRecord, alert: Alert, now: dt.datetime,
            stats: RemindStats, dry_run: bool) -> None:
+    """One alert that is not queued yet (the caller checked its key)."""
     to = _recipient(clocks, alert)
     what = f"{alert.kind} {rec.reference} {alert.target} (due {alert.due.isoformat()}, share {alert.threshold:g})"
     if dry_run:
@@ -67,7 +73,7 @@ def _alert(tx: Tx, clocks: ClockPolicy, notices: Notices, rec: ClockRecord, aler
         tx.event(rec.id, now, f"{alert.kind}.failed", target=alert.target, why=str(exc))
         log.error(f"{alert.kind}.render_failed", reference=rec.reference, error=str(exc))
         return
-    if _enqueue(tx, rec.id, notice, now):
+    if _enqueue(tx, rec.id, notice, now, known_new=True):
         tx.event(rec.id, now, f"{notice.kind}.queued", key=notice.key, to=to, target=alert.target,
                  threshold=alert.threshold, due=alert.due.isoformat(), reached_at=alert.at.isoformat())
         stats.queued[alert.kind] = stats.queued.get(alert.kind, 0) + 1
@@ -84,15 +90,20 @@ def remind(store: Store, clocks: ClockPolicy, notices: Notices, now: dt.datetime
     stats = RemindStats()
     for _ in range(10_000):  # bounded: each round moves every claimed case's next moment past `now`
         with store.transaction() as tx:
+            # A dry run writes nothing, so it must see every due case in one read.
             recs = tx.claim_due(now, 10**9 if dry_run else BATCH, skip_locked=not store.is_sqlite)
-            for rec in recs:
-                stats.scanned += 1
-                alerts = alerts_due(clocks.sla, clocks.view(rec), now, clocks.shares, clocks.quiet, clocks.escalate)
-                for alert in alerts:
+            due = [(rec, alert) for rec in recs for alert in
+                   alerts_due(clocks.sla, clocks.view(rec), now, clocks.shares, clocks.quiet, clocks.escalate)]
+            # What earlier scans queued already, in one query: only the rest is rendered and queued.
+            sent = tx.outbox_keys([_key(rec, alert) for rec, alert in due])
+            for rec, alert in due:
+                if _key(rec, alert) not in sent:
                     _alert(tx, clocks, notices, rec, alert, now, stats, dry_run)
-                if not dry_run:
-                    tx.set_next_alert(rec.id, clocks.next_alert(rec, now))
-        if dry_run or len(recs) < BATCH:
+            stats.scanned += len(recs)
+            if dry_run:
+                break
+            tx.set_next_alerts({rec.id: clocks.next_alert(rec, now) for rec in recs})
+        if len(recs) < BATCH:
             break
     return stats
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, lazyload
 
 from casebot.case import OPEN_STATUSES, Priority, Status
 from casebot.store.records import ClockRecord
@@ -58,14 +58,15 @@ class ClockOps:
         case.first_response_due, case.resolution_due = first_response_due, resolution_due
         case.next_alert_at = next_alert_at
 
-    def set_next_alert(self, case_id: int, next_alert_at: dt.datetime | None) -> None:
-        case = self.session.get(Case, case_id)
-        if case is not None:
-            case.next_alert_at = next_alert_at
+    def set_next_alerts(self, moments: dict[int, dt.datetime | None]) -> None:
+        """Store each scanned case's next alert moment: one executemany UPDATE by primary key for the batch."""
+        if moments:
+            self.session.execute(update(Case), [{"id": i, "next_alert_at": at} for i, at in moments.items()])
 
     def claim_due(self, now: dt.datetime, limit: int, skip_locked: bool) -> list[ClockRecord]:
         """Cases whose next alert moment has come, oldest first, locked for this transaction on PostgreSQL."""
-        stmt = select(Case).where(Case.next_alert_at <= now).order_by(Case.next_alert_at, Case.id).limit(limit)
+        stmt = (select(Case).where(Case.next_alert_at <= now).order_by(Case.next_alert_at, Case.id).limit(limit)
+                .options(lazyload(Case.participants)))  # the scan never needs them
         if skip_locked:
             stmt = stmt.with_for_update(skip_locked=True, of=Case)
         cases = list(self.session.scalars(stmt))
@@ -75,7 +76,8 @@ class ClockOps:
     def open_clocks(self) -> list[ClockRecord]:
         """Every open case's clocks (new, open, waiting), for the daily digest."""
         cases = list(self.session.scalars(
-            select(Case).where(Case.status.in_([s.value for s in OPEN_STATUSES])).order_by(Case.id)))
+            select(Case).where(Case.status.in_([s.value for s in OPEN_STATUSES])).order_by(Case.id)
+            .options(lazyload(Case.participants))))
         pauses = self._pauses([c.id for c in cases])
         return [self._record(c, pauses[c.id]) for c in cases]
 

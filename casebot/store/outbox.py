@@ -28,6 +28,13 @@ class OutboxOps:
     def outbox_has(self, key: str) -> bool:
         return self.session.scalar(select(Outbox.id).where(Outbox.key == key)) is not None
 
+    def outbox_keys(self, keys: list[str]) -> set[str]:
+        """Which of these idempotency keys are queued already: one query for a whole batch."""
+        if not keys:
+            return set()
+        with self.session.no_autoflush:
+            return set(self.session.scalars(select(Outbox.key).where(Outbox.key.in_(keys))))
+
     def enqueue(
         self, *, key: str, case_id: int | None, kind: str, envelope_from: str, recipients: list[str],
         message_id: str, raw: bytes, now: dt.datetime, known_new: bool = False,

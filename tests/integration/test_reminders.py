@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.policy
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -226,3 +227,39 @@ def test_two_instances_scan_and_send_each_reminder_once(h: Harness, db_url: str)
     reminders = mails_to(h, NOTIFY)
     assert len(reminders) == n
     assert len({m["Message-ID"] for m in reminders}) == n
+
+
+def test_cli_explain_remind_dry_run_and_update(h: Harness, db_url: str, tmp_path: Any,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from casebot import cli
+
+    h.append(make_mail("gina@client.example", "Production down", body="production system is down\n"))
+    poll_at(h, MON_10)
+    config = tmp_path / "casebot.toml"
+    config.write_text(f'[mailbox]\nkind = "pipe"\n[database]\nurl = "{db_url}"\n[staff]\nnotify = "{NOTIFY}"\n'
+                      f'[escalation]\nmanager = "{MANAGER}"\n[logging]\nlevel = "error"\n', encoding="utf-8")
+    base = ["--config", str(config)]
+    later = (MON_10 + dt.timedelta(hours=3, minutes=5)).isoformat()
+    assert cli.main([*base, "remind", "--at", later, "--dry-run"]) == 0
+    planned = capsys.readouterr().out
+    assert "breach CASE-000001 first_response" in planned and "escalation CASE-000001" in planned
+    assert "reminder CASE-000001 resolution" in planned  # 0.75 of 4 h reached at 13:00
+    assert not events_of(h.detail("CASE-000001"), "breach.queued")  # a dry run queues nothing
+
+    assert cli.main([*base, "remind", "--at", later]) == 0
+    assert "queued breach 1, escalation 1, reminder 1" in capsys.readouterr().out
+    assert cli.main([*base, "remind", "--at", later]) == 0
+    assert "nothing due" in capsys.readouterr().out
+
+    assert cli.main([*base, "cases", "update", "CASE-000001", "--responded", "--priority", "high"]) == 0
+    out = capsys.readouterr().out
+    assert "first_response.stamped" in out and "priority.changed" in out
+    assert cli.main([*base, "sla", "explain", "CASE-000001"]) == 0
+    explained = capsys.readouterr().out
+    assert "CASE-000001" in explained and "First response given" in explained
+    assert "breach.queued" in explained and "deadline.changed" in explained
+    assert cli.main([*base, "cases", "update", "CASE-999999", "--status", "open"]) == 1
+    assert cli.main([*base, "cases", "update", "CASE-000001"]) == 64
+    assert cli.main([*base, "cases", "list", "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert listed["plan"] is None and "first_response" in listed["breached"]
