@@ -108,6 +108,9 @@ class Daemon:
         self.scheduler.start()
         sd_notify("READY=1")
         log.info("daemon.started", mailbox=s.mailbox.kind, outgoing=s.outgoing.kind, leader=leader)
+        if s.staff.addresses and not s.staff.authserv_id:
+            log.warning("staff.unauthenticated", why="staff.authserv_id is not set: staff identity rests on the "
+                                                     "From header alone")
         try:
             self._mailbox_loop(lock, leader)
         finally:

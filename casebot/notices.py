@@ -1,13 +1,14 @@
 """Notices: every kind of mail casebot writes, built in one place (pure).
 
-Owns the kinds of outbound mail, one `Kind` each plus one template: the acknowledgement (`ack`), and the SLA
-notices: reminder (`remind`), breach alert (`breach`), escalation (`escalate`), on-call page (`page`) and daily
-digest (`digest`); their template variables (the SLA notices' wording is `casebot.sla_notices`'), their
-idempotency-key recipes (`ack:<message>`, `remind:<ref>:<target>:<threshold>`, `breach:<ref>:<target>`,
-`escalate:<ref>:<target>`, `page:<ref>`, `digest:<YYYY-MM-DD>`), the Message-ID that derives from the key (a
-resend after a crash is the same mail), threading headers and the casebot marker header. `Notices.build()`
-renders and composes; the caller only queues the result. Must not decide whether a mail is sent (the pipeline and
-the jobs do), queue it, or read the clock: `now` is passed in.
+Owns the kinds of outbound mail, one `Kind` each plus one template: the acknowledgement (`ack`); the SLA notices:
+reminder (`remind`), breach alert (`breach`), escalation (`escalate`), on-call page (`page`), daily digest
+(`digest`); the new-case notice to staff (`notice`). Also their template variables (the wording of the SLA
+notices is `casebot.sla_notices`', of the staff notice `casebot.staff_notices`'), their idempotency-key recipes
+(`ack:<message>`, `remind:<ref>:<target>:<threshold>`, `breach:<ref>:<target>`, `escalate:<ref>:<target>`,
+`page:<ref>`, `digest:<YYYY-MM-DD>`, `notice:<ref>`), the Message-ID that derives from the key (a resend after a
+crash is the same mail), threading headers and the casebot marker header. `Notices.build()` renders and composes;
+the caller only queues the result. Must not decide whether a mail is sent (the pipeline and the jobs do), queue
+it, or read the clock: `now` is passed in.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from typing import Any
 from casebot import refs
 from casebot.alerts import Alert, format_local
 from casebot.case import Priority
-from casebot.mail import Address, InboundMail, Outgoing, compose, first_address, make_message_id
+from casebot.mail import Address, Attachment, InboundMail, Outgoing, compose, first_address, make_message_id
 from casebot.sla import Deadlines, Plan, SlaPolicy, describe
 from casebot.sla_notices import CaseFacts as CaseFacts  # re-exported: callers build notices from here
 from casebot.sla_notices import DigestFacts as DigestFacts
 from casebot.sla_notices import SlaWording
+from casebot.staff_notices import Triage, attachments_within, staff_notice_variables
 from casebot.templates import TemplateError, Templates
 
 
@@ -41,7 +43,8 @@ BREACH = Kind("breach", "breach.txt.j2", "breach alert at an SLA deadline, to st
 ESCALATION = Kind("escalate", "escalation.txt.j2", "escalation of a breached critical/high case, to escalation.manager")
 PAGE = Kind("page", "page.txt.j2", "page to a plan's on-call address for an out-of-hours case with 24x7 cover")
 DIGEST = Kind("digest", "digest.txt.j2", "daily digest of open, due, breached and waiting cases, to staff.notify")
-KINDS: tuple[Kind, ...] = (ACK, REMINDER, BREACH, ESCALATION, PAGE, DIGEST)
+STAFF_NOTICE = Kind("notice", "staff_notice.txt.j2", "new-case notice with the client's message, to staff.notify")
+KINDS: tuple[Kind, ...] = (ACK, REMINDER, BREACH, ESCALATION, PAGE, DIGEST, STAFF_NOTICE)
 _ALERT_KINDS = {"reminder": REMINDER, "breach": BREACH, "escalation": ESCALATION}
 
 
@@ -68,6 +71,11 @@ def alert_key(reference: str, kind: str, target: str, threshold: float) -> str:
 def page_key(reference: str) -> str:
     """One on-call page per case, whatever happens."""
     return f"{PAGE.name}:{reference}"
+
+
+def notice_key(reference: str) -> str:
+    """One new-case notice to staff per case."""
+    return f"{STAFF_NOTICE.name}:{reference}"
 
 
 def digest_key(day: dt.date) -> str:
@@ -199,9 +207,20 @@ class Notices:
         variables = {**self.common(now), **self.wording.digest(day, digest)}
         return self.build(DIGEST, digest_key(day), to, variables, reference=None, now=now)
 
+    def staff_notice(self, mail: InboundMail, case: CaseFacts, triage: Triage, to: tuple[str, ...], now: dt.datetime,
+                     attach_max_bytes: int) -> Notice:
+        """The new-case notice to staff: the client's message, its files (attached up to `attach_max_bytes`),
+        priority and why, deadlines. Reply-To is the support address, so a plain "Reply" lands back in casebot."""
+        attached = attachments_within(mail.attachments, attach_max_bytes)
+        variables = {**self.common(now), "subject": refs.tag_subject(case.reference, mail.subject or case.subject),
+                     **staff_notice_variables(self.sla, mail, case, triage, attached, self.identity.envelope_from)}
+        return self.build(STAFF_NOTICE, notice_key(case.reference), to, variables, reference=case.reference, now=now,
+                          attachments=attached, reply_to=self.identity.from_address)
+
     def build(
         self, kind: Kind, key: str, to: tuple[str, ...], variables: dict[str, Any], *, reference: str | None,
         now: dt.datetime, in_reply_to: str | None = None, references: tuple[str, ...] = (),
+        attachments: tuple[Attachment, ...] = (), reply_to: str | None = None,
     ) -> Notice:
         """Render `kind`'s template with `variables` and compose the mail; the Message-ID derives from `key`."""
         message_id = make_message_id(self.identity.domain, key)
@@ -211,6 +230,7 @@ class Notices:
                 from_address=self.identity.from_address, to=to, subject=rendered.subject, text=rendered.text,
                 message_id=message_id, in_reply_to=in_reply_to, references=references,
                 headers=(("X-Casebot-Reference", reference),) if reference else (), date=now,
+                attachments=attachments, reply_to=reply_to,
             ))
         except (TemplateError, ValueError) as exc:  # ValueError: UnicodeError and email's header errors
             raise NoticeError(f"{type(exc).__name__}: {exc}") from exc

@@ -101,6 +101,8 @@ def build_deps(settings: Settings) -> IngestDeps:
         clocks=clock_policy(settings, sla),
         notices=notices.Notices(templates, notices.Identity.parse(settings.outgoing.from_address), sla),
         max_attempts=settings.mailbox.max_attempts,
+        staff_notify=settings.staff.notify,
+        notice_attach_max=settings.staff.notice_attachments_max_bytes,
     )
 
 
@@ -282,6 +284,9 @@ def check(settings: Settings) -> list[CheckLine]:
     else:
         lines.append(CheckLine(True, "reminders: staff.notify is empty, so reminders, breach alerts and the digest "
                                      "are recorded on the cases but not mailed"))
+    if settings.staff.addresses and not settings.staff.authserv_id:
+        lines.append(CheckLine(True, "staff: staff.authserv_id is not set, so staff identity rests on the From "
+                                     "header alone (set it to your receiving server's authserv-id)"))
     try:
         store = open_store(settings)
         lines.append(CheckLine(True, f"database {store.display_url} (schema {store.revision()})"))

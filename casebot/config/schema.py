@@ -201,7 +201,10 @@ class PlanSettings:
 
 @dataclass(frozen=True)
 class StaffSettings:
-    notify: str = ""  # reminders, breach alerts and the daily digest go here
+    addresses: tuple[str, ...] = ()  # staff addresses, or "@domain" for a whole domain
+    notify: str = ""  # new-case notices, reminders, breach alerts and the daily digest go here
+    authserv_id: str = ""  # trust Authentication-Results from this server only
+    notice_attachments_max_bytes: int = 5_000_000  # attach a client's files to the new-case notice up to this
 
 
 @dataclass(frozen=True)

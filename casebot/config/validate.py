@@ -134,6 +134,12 @@ def _validate_sla_extras(s: Settings, calendar: slamod.BusinessCalendar) -> None
     _positive("sla.reminders.scan_interval", s.sla.reminders.scan_interval)
     for i, prio in enumerate(s.escalation.on_breach):
         _choice(f"escalation.on_breach[{i}]", prio, PRIORITIES)
+    if s.staff.notice_attachments_max_bytes < 0:
+        raise ConfigError("staff.notice_attachments_max_bytes: must be 0 (list only) or more")
+    for i, staff in enumerate(s.staff.addresses):
+        local, at, domain = staff.strip().rpartition("@")
+        if not at or not domain or "@" in local or " " in staff.strip():
+            raise ConfigError(f"staff.addresses[{i}]: not an address or '@domain': {staff!r}")
     for path, value in (("staff.notify", s.staff.notify), ("escalation.manager", s.escalation.manager)):
         if value and "@" not in value:
             raise ConfigError(f"{path}: not an email address: {value!r}")

@@ -23,6 +23,7 @@ from casebot.mail import InboundMail
 from casebot.notices import CaseFacts, Notice, NoticeError, Notices
 from casebot.pipeline import PipelineConfig, Step, Verdict
 from casebot.sla import Deadlines, Plan
+from casebot.staff_notices import Triage
 from casebot.store import MessageRecord, NewCase, Tx
 
 log = structlog.get_logger("casebot.ingest")
@@ -37,6 +38,8 @@ class IngestDeps:
     clocks: ClockPolicy
     notices: Notices
     max_attempts: int
+    staff_notify: str = ""
+    notice_attach_max: int = 0
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ def apply_verdict(tx: Tx, deps: IngestDeps, m: InboundMail, verdict: Verdict, so
     facts = CaseFacts(reference, subject, m.sender.addr, m.sender.name, priority, plan.name if plan else None,
                       Status.NEW.value, now, deadlines.first_response_due, deadlines.resolution_due)
     _page_oncall(tx, deps, case_id, facts, plan, now)
+    _notify_staff(tx, deps, case_id, m, facts, verdict, now)
     if not verdict.ack.send:
         tx.event(case_id, now, "ack.suppressed", why=verdict.ack.why)
         return Applied("opened", reference, ack_note=verdict.ack.why)
@@ -128,6 +132,27 @@ def _page_oncall(tx: Tx, deps: IngestDeps, case_id: int, facts: CaseFacts, plan:
         tx.event(case_id, now, "page.queued", key=notice.key, to=plan.oncall, plan=plan.name,
                  why=f"{facts.priority.value} case out of hours, plan {plan.name} covers it 24x7")
         log.info("page.queued", reference=facts.reference, plan=plan.name)
+
+
+def _notify_staff(tx: Tx, deps: IngestDeps, case_id: int, m: InboundMail, facts: CaseFacts, verdict: Verdict,
+                  now: dt.datetime) -> None:
+    """The new-case notice to `staff.notify`, for a case a human opened (an auto-reply's case is stored, listed
+    and shown in the digest, but does not page the team)."""
+    if not deps.staff_notify:
+        return
+    if verdict.origin.automated:
+        tx.event(case_id, now, "notice.suppressed", why=f"automated mail: {verdict.origin.automated}")
+        return
+    entry = next((t for t in verdict.trace if t.get("step") == "priority"), {})
+    triage = Triage(verdict.triage.rule, str(entry.get("where", "")), str(entry.get("keyword", "")))
+    try:
+        notice = deps.notices.staff_notice(m, facts, triage, (deps.staff_notify,), now, deps.notice_attach_max)
+    except NoticeError as exc:
+        tx.event(case_id, now, "notice.failed", why=str(exc))
+        log.error("notice.render_failed", reference=facts.reference, error=str(exc))
+        return
+    if _enqueue(tx, case_id, notice, now, known_new=True):
+        tx.event(case_id, now, "notice.queued", key=notice.key, to=deps.staff_notify, message_id=notice.message_id)
 
 
 def _enqueue(tx: Tx, case_id: int | None, notice: Notice, now: dt.datetime, known_new: bool = False) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.charset
+import email.encoders
 import email.utils
 import hashlib
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from email.mime.nonmultipart import MIMENonMultipart
 from email.mime.text import MIMEText
 
 from casebot.mail.address import clean_text, parse_addresses
+from casebot.mail.inbound import Attachment
 
 
 def make_message_id(domain: str, key: str) -> str:
@@ -41,6 +43,8 @@ class Outgoing:
     html: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     date: dt.datetime | None = None
+    attachments: tuple[Attachment, ...] = ()
+    reply_to: str | None = None
 
 
 _UTF8_QP = email.charset.Charset("utf-8")
@@ -81,6 +85,18 @@ def _text_part(body: str, subtype: str) -> Message:
     return part
 
 
+def _attachment_part(att: Attachment) -> Message:
+    maintype, _, subtype = att.content_type.partition("/")
+    if not maintype or not subtype or maintype == "multipart":
+        maintype, subtype = "application", "octet-stream"
+    part = MIMENonMultipart(maintype, subtype)
+    part.set_payload(att.data)
+    email.encoders.encode_base64(part)  # base64 lines are 76 characters: within the limits whatever the bytes
+    part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", att.filename)
+                    if not att.filename.isascii() else att.filename)
+    return part
+
+
 def compose(out: Outgoing) -> bytes:
     """Build the bytes of an outgoing message. Every header value is cleaned, so text taken from a client's mail
     can never inject a header. RFC 3834: `Auto-Submitted: auto-replied` on everything casebot sends.
@@ -94,6 +110,11 @@ def compose(out: Outgoing) -> bytes:
         msg = MIMEMultipart("alternative")
         msg.attach(text)
         msg.attach(_text_part(out.html, "html"))
+    if out.attachments:
+        body, msg = msg, MIMEMultipart("mixed")
+        msg.attach(body)
+        for att in out.attachments:
+            msg.attach(_attachment_part(att))
     msg["From"] = _formataddr(out.from_address)
     msg["To"] = ", ".join(_formataddr(t) for t in out.to)
     msg["Subject"] = _header("Subject", out.subject)
@@ -106,6 +127,8 @@ def compose(out: Outgoing) -> bytes:
         # Keep the first and the newest ids (RFC 5322 §3.6.4 allows trimming the middle of a long chain).
         trimmed = refs if len(refs) <= 20 else [refs[0], *refs[-19:]]
         msg["References"] = " ".join(f"<{clean_text(r)}>" for r in trimmed)
+    if out.reply_to:
+        msg["Reply-To"] = _formataddr(out.reply_to)
     msg["Auto-Submitted"] = "auto-replied"
     msg["X-Auto-Response-Suppress"] = "All"
     for name, value in out.headers:

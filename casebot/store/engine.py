@@ -58,6 +58,24 @@ def translated() -> Iterator[None]:
         raise StoreError(_orig(exc)) from exc
 
 
+def _wal(cur: Any) -> None:
+    """Switch the file to WAL once. Changing the journal mode needs the file to itself, and SQLite answers "database
+    is locked" at once (no busy wait) while another process is creating or migrating it: try again a few times."""
+    import sqlite3
+    import time
+
+    for attempt in range(100):
+        try:
+            if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            time.sleep(0.05)  # bounded: 5 s in all, while the other process finishes its transaction
+
+
 def _sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
@@ -65,7 +83,7 @@ def _sqlite_setup(engine: Engine) -> None:
         # takes the lock up front and concurrent writers wait (busy_timeout) instead of failing mid-transaction.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        _wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")

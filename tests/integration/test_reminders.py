@@ -47,12 +47,24 @@ def h(imap_account: ImapAccount, smtp_sink: SmtpSink, db_url: str) -> Iterator[H
     harness.close()
 
 
-def mails_to(h: Harness, address: str) -> list[Any]:
+def mails_to(h: Harness, address: str, notices: bool = False) -> list[Any]:
+    """What `address` received; without `notices`, the new-case notices to staff are left out (tests/
+    integration/test_staff.py covers those): these tests count reminders, breaches and escalations."""
     out = []
     for m in h.sink.messages:
         if address in m.rcpt_tos:
-            out.append(email.message_from_bytes(m.content, policy=email.policy.default))
+            msg = email.message_from_bytes(m.content, policy=email.policy.default)
+            if notices or not str(msg["Message-ID"]).startswith(f"<{_notice_id(h, msg)}"):
+                out.append(msg)
     return out
+
+
+def _notice_id(h: Harness, msg: Any) -> str:
+    """The Message-ID casebot gives the new-case notice of the case `msg` is about (it derives from the key)."""
+    from casebot.mail import make_message_id
+    from casebot.notices import notice_key
+
+    return make_message_id("example.com", notice_key(str(msg["X-Casebot-Reference"])))
 
 
 def subjects_to(h: Harness, address: str) -> list[str]:

@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "casebot"
 
 # The pure core: files, or folders ending in "/".
-CORE = ["case.py", "sla.py", "alerts.py", "refs.py", "rules.py", "notices.py", "sla_notices.py", "templates.py",
-        "clock.py", "mail/", "pipeline/"]
+CORE = ["case.py", "sla.py", "alerts.py", "refs.py", "rules.py", "notices.py", "sla_notices.py", "staff_notices.py",
+        "commands.py", "templates.py", "clock.py", "mail/", "pipeline/"]
 CORE_FORBIDDEN = [
     "casebot.store", "casebot.imap", "casebot.smtp", "casebot.maildir", "casebot.transport",
     "casebot.jobs", "casebot.service", "casebot.daemon", "casebot.cli", "casebot.config", "casebot.demo",
@@ -39,6 +39,8 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "mailparser": ("mail/inbound.py",),
     "jinja2": ("templates.py",),
     "apscheduler": ("daemon.py",),
+    "authres": ("mail/authres.py",),
+    "mailparser_reply": ("mail/reply.py",),
 }
 MAX_LINES = 400
 

@@ -26,6 +26,7 @@ from casebot.notices import (
     KINDS,
     PAGE,
     REMINDER,
+    STAFF_NOTICE,
     CaseFacts,
     DigestFacts,
     Identity,
@@ -38,6 +39,7 @@ from casebot.notices import (
     templates_used,
 )
 from casebot.sla import SlaPolicy
+from casebot.staff_notices import Triage
 from casebot.templates import Rendered, Templates
 
 UTC = dt.UTC
@@ -115,11 +117,11 @@ def names_the_case(text: str) -> None:
 
 
 def test_every_kind_has_a_template_that_compiles() -> None:
-    assert KINDS == (ACK, REMINDER, BREACH, ESCALATION, PAGE, DIGEST)
+    assert KINDS == (ACK, REMINDER, BREACH, ESCALATION, PAGE, DIGEST, STAFF_NOTICE)
     assert templates_used() == ["acknowledgement.txt.j2", "reminder.txt.j2", "breach.txt.j2", "escalation.txt.j2",
-                                "page.txt.j2", "digest.txt.j2"]
+                                "page.txt.j2", "digest.txt.j2", "staff_notice.txt.j2"]
     Templates(None).check(templates_used())
-    assert [k.name for k in KINDS] == ["ack", "remind", "breach", "escalate", "page", "digest"]
+    assert [k.name for k in KINDS] == ["ack", "remind", "breach", "escalate", "page", "digest", "notice"]
 
 
 def test_keys() -> None:
@@ -151,6 +153,7 @@ def all_notices(n: Notices, subject: str = "Printer on fire") -> list[Notice]:
                           priority=Priority.CRITICAL, deadlines=n.sla.deadlines(Priority.CRITICAL, SATURDAY_NIGHT,
                                                                                 n.sla.plans[0]),
                           now=SATURDAY_NIGHT, plan=n.sla.plans[0], clock_start=SATURDAY_NIGHT),
+        n.staff_notice(m, case, Triage("production-down", "body", "down"), STAFF, SUMMER, 0),
     ]
 
 
@@ -385,3 +388,33 @@ def test_acknowledgement_variables() -> None:
     seen = templates.seen["acknowledgement.txt.j2"]
     assert (seen["clock_starts"], seen["out_of_hours"], seen["plan"], seen["round_the_clock"]) == ("", False, "gold",
                                                                                                    True)
+
+
+# --- the new-case notice to staff ---------------------------------------------------------------------------------
+
+
+def test_staff_notice_carries_the_message_its_files_and_how_to_answer() -> None:
+    n = notices()
+    raw = (b"From: Bob Client <bob@client.example>\r\nTo: support@example.com\r\nCc: carol@client.example\r\n"
+           b"Subject: Site down\r\nMessage-ID: <root2@client.example>\r\nMIME-Version: 1.0\r\n"
+           b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n'
+           b"The site is down since 9.\r\n--b\r\nContent-Type: application/pdf\r\n"
+           b'Content-Disposition: attachment; filename="small.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+           b"JVBERi0xLjQK\r\n--b\r\nContent-Type: application/zip\r\n"
+           b'Content-Disposition: attachment; filename="big.zip"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+           + b"UEsDBA" * 400 + b"\r\n--b--\r\n")
+    m = parse(raw)
+    case = facts(n, subject="Site down")
+    notice = n.staff_notice(m, case, Triage("production-down", "body", "down"), STAFF, SUMMER, 100)
+    assert (notice.kind, notice.key, notice.recipients) == ("notice", "notice:CASE-000123", STAFF)
+    msg = message(notice)
+    assert msg["Subject"] == "[CASE-000123] Site down"
+    assert msg["Reply-To"] == "Example Support <support@example.com>"
+    assert msg["X-Casebot-Reference"] == "CASE-000123"
+    parts = list(msg.iter_attachments())
+    assert [p.get_filename() for p in parts] == ["small.pdf"]  # big.zip is over the limit: listed, not attached
+    text = " ".join(msg.get_body(("plain",)).get_content().split())  # type: ignore[union-attr]
+    for expected in ("The site is down since 9.", "Alice Example <alice@client.example>", "carol@client.example",
+                     "rule production-down: body matches 'down'", "small.pdf (application/pdf, 9 bytes), attached",
+                     "big.zip", "kept on the case", "support@example.com in Cc", "15:00 on Tuesday 2 June 2026"):
+        assert expected in text, expected
