@@ -19,7 +19,7 @@ from casebot.alerts import Alert, alerts_due, time_left
 from casebot.case import PRIORITIES, Status
 from casebot.jobs.clocks import ClockPolicy
 from casebot.notices import CaseFacts, DigestFacts, Notice, NoticeError, Notices, alert_key, digest_key
-from casebot.store import ClockRecord, Store, Tx
+from casebot.store import ClockRecord, Store, StoreError, Tx
 
 log = structlog.get_logger("casebot.remind")
 
@@ -133,27 +133,38 @@ def digest(store: Store, clocks: ClockPolicy, notices: Notices, now: dt.datetime
     if moment is None or now < moment:
         return None
     key = digest_key(day)
-    with store.transaction() as tx:
-        if tx.outbox_has(key):
+    try:
+        with store.transaction() as tx:
+            if tx.outbox_has(key):
+                return None
+            recs = tx.open_clocks()
+            counts = tx.open_counts()
+            summary = DigestFacts(
+                open_by_priority={p.value: counts.get(p.value, 0) for p in PRIORITIES},
+                due_today=tuple(facts(r) for r in recs if _due_on(clocks, r, day)),
+                breached=tuple((facts(r), b) for r in recs if (b := _breached(clocks, r, now))),
+                waiting_oldest=tuple(facts(r) for r in sorted(
+                    (r for r in recs if r.status is Status.WAITING), key=lambda r: r.paused_since or r.opened_at)),
+            )
+            try:
+                notice = notices.digest(day, summary, (clocks.notify,), now)
+            except NoticeError as exc:
+                log.error("digest.render_failed", error=str(exc))
+                return None
+            if not _enqueue(tx, None, notice, now):
+                return None
+    except StoreError:
+        # Another instance queued today's digest between our look and our insert: its unique key held.
+        if _queued(store, key):
             return None
-        recs = tx.open_clocks()
-        counts = tx.open_counts()
-        summary = DigestFacts(
-            open_by_priority={p.value: counts.get(p.value, 0) for p in PRIORITIES},
-            due_today=tuple(facts(r) for r in recs if _due_on(clocks, r, day)),
-            breached=tuple((facts(r), b) for r in recs if (b := _breached(clocks, r, now))),
-            waiting_oldest=tuple(facts(r) for r in sorted(
-                (r for r in recs if r.status is Status.WAITING), key=lambda r: r.paused_since or r.opened_at)),
-        )
-        try:
-            notice = notices.digest(day, summary, (clocks.notify,), now)
-        except NoticeError as exc:
-            log.error("digest.render_failed", error=str(exc))
-            return None
-        if not _enqueue(tx, None, notice, now):
-            return None
+        raise
     log.info("digest.queued", key=key, open=sum(counts.values()))
     return key
+
+
+def _queued(store: Store, key: str) -> bool:
+    with store.transaction() as tx:
+        return tx.outbox_has(key)
 
 
 def _due_on(clocks: ClockPolicy, rec: ClockRecord, day: dt.date) -> bool:

@@ -29,6 +29,10 @@ with engine.connect() as connection:
             target_metadata=Base.metadata,
             render_as_batch=True,  # SQLite cannot ALTER most things; batch mode rebuilds tables instead
             compare_type=True,
+            # SQLite can run DDL in a transaction; saying so makes Alembic open one, which casebot's engine begins
+            # IMMEDIATE: a second process starting at the same moment waits, then finds the schema at head (without
+            # it each statement autocommits and two processes can both apply the same revision).
+            transactional_ddl=True,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -275,3 +275,30 @@ def test_cli_explain_remind_dry_run_and_update(h: Harness, db_url: str, tmp_path
     assert cli.main([*base, "cases", "list", "--json"]) == 0
     (listed,) = json.loads(capsys.readouterr().out)
     assert listed["plan"] is None and "first_response" in listed["breached"]
+
+
+def test_two_instances_send_one_digest(h: Harness, db_url: str) -> None:
+    if db_url.startswith("sqlite"):
+        pytest.skip("several instances need PostgreSQL")
+    from casebot.jobs.remind import digest
+
+    h.overrides["digest"] = {"enabled": True}
+    h.append(make_mail("hal@client.example", "Export is slow", body="a workaround exists\n"))
+    poll_at(h, dt.datetime(2026, 11, 27, 16, 0, tzinfo=LONDON))
+    monday = dt.datetime(2026, 11, 30, 9, 1, tzinfo=LONDON).astimezone(dt.UTC)
+    admins = [Admin.open(h.settings()) for _ in range(3)]
+    barrier = threading.Barrier(len(admins))
+    keys: list[str | None] = []
+
+    def run(admin: Admin) -> None:
+        barrier.wait(timeout=30)
+        keys.append(digest(admin.store, admin.deps.clocks, admin.deps.notices, monday))
+
+    threads = [threading.Thread(target=run, args=(a,)) for a in admins]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    for a in admins:
+        a.close()
+    assert sorted(k for k in keys if k) == ["digest:2026-11-30"] and len(keys) == len(admins)
