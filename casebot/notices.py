@@ -2,7 +2,8 @@
 
 Owns the kinds of outbound mail, one `Kind` each plus one template: the acknowledgement (`ack`); the SLA notices:
 reminder (`remind`), breach alert (`breach`), escalation (`escalate`), on-call page (`page`), daily digest
-(`digest`); the new-case notice to staff (`notice`). Also their template variables (the wording of the SLA
+(`digest`); the new-case notice to staff (`notice`), a relayed staff reply (`relay`), a reply about bad
+commands (`cmderr`). Also their template variables (the wording of the SLA
 notices is `casebot.sla_notices`', of the staff notice `casebot.staff_notices`'), their idempotency-key recipes
 (`ack:<message>`, `remind:<ref>:<target>:<threshold>`, `breach:<ref>:<target>`, `escalate:<ref>:<target>`,
 `page:<ref>`, `digest:<YYYY-MM-DD>`, `notice:<ref>`), the Message-ID that derives from the key (a resend after a
@@ -14,6 +15,7 @@ it, or read the clock: `now` is passed in.
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +23,7 @@ from typing import Any
 from casebot import refs
 from casebot.alerts import Alert, format_local
 from casebot.case import Priority
+from casebot.commands import CommandError, help_text
 from casebot.mail import Address, Attachment, InboundMail, Outgoing, compose, first_address, make_message_id
 from casebot.sla import Deadlines, Plan, SlaPolicy, describe
 from casebot.sla_notices import CaseFacts as CaseFacts  # re-exported: callers build notices from here
@@ -44,7 +47,9 @@ ESCALATION = Kind("escalate", "escalation.txt.j2", "escalation of a breached cri
 PAGE = Kind("page", "page.txt.j2", "page to a plan's on-call address for an out-of-hours case with 24x7 cover")
 DIGEST = Kind("digest", "digest.txt.j2", "daily digest of open, due, breached and waiting cases, to staff.notify")
 STAFF_NOTICE = Kind("notice", "staff_notice.txt.j2", "new-case notice with the client's message, to staff.notify")
-KINDS: tuple[Kind, ...] = (ACK, REMINDER, BREACH, ESCALATION, PAGE, DIGEST, STAFF_NOTICE)
+RELAY = Kind("relay", "relay.txt.j2", "a staff reply relayed to the client, threaded into their conversation")
+COMMAND_ERRORS = Kind("cmderr", "command_errors.txt.j2", "what was wrong with a staff member's commands, to them")
+KINDS: tuple[Kind, ...] = (ACK, REMINDER, BREACH, ESCALATION, PAGE, DIGEST, STAFF_NOTICE, RELAY, COMMAND_ERRORS)
 _ALERT_KINDS = {"reminder": REMINDER, "breach": BREACH, "escalation": ESCALATION}
 
 
@@ -217,17 +222,41 @@ class Notices:
         return self.build(STAFF_NOTICE, notice_key(case.reference), to, variables, reference=case.reference, now=now,
                           attachments=attached, reply_to=self.identity.from_address)
 
+    def relay(self, *, mail: InboundMail, text: str, reference: str, to: tuple[str, ...], thread: tuple[str, ...],
+              key: str, now: dt.datetime) -> Notice:
+        """A staff reply to the client, from the support address (the staff member's name shown), threaded into
+        the client's conversation (`thread`: their Message-IDs, oldest first), the staff's files along."""
+        name = mail.sender.name or mail.sender.addr.partition("@")[0]
+        variables = {**self.common(now), "subject": refs.tag_subject(reference, mail.subject or reference),
+                     "reference": reference, "text": text, "staff_name": name}
+        sender = email.utils.formataddr((f"{name} ({self.identity.team})", self.identity.envelope_from))
+        return self.build(RELAY, key, to, variables, reference=reference, now=now,
+                          in_reply_to=thread[-1] if thread else None, references=thread,
+                          attachments=mail.attachments, from_address=sender)
+
+    def command_errors(self, *, mail: InboundMail, reference: str, errors: tuple[CommandError, ...], key: str,
+                       now: dt.datetime) -> Notice:
+        tagged = refs.tag_subject(reference, mail.subject or "")
+        subject = tagged.replace(f"[{reference}]", f"[{reference}] Command not understood:", 1)
+        variables = {**self.common(now), "subject": subject,
+                     "reference": reference, "help": help_text(),
+                     "errors": [{"line": e.line.strip(), "problem": e.problem, "usage": e.usage} for e in errors]}
+        answers = mail.message_id
+        return self.build(COMMAND_ERRORS, key, (mail.sender.addr,), variables, reference=reference, now=now,
+                          in_reply_to=answers, references=(*mail.references, answers) if answers else ())
+
     def build(
         self, kind: Kind, key: str, to: tuple[str, ...], variables: dict[str, Any], *, reference: str | None,
         now: dt.datetime, in_reply_to: str | None = None, references: tuple[str, ...] = (),
-        attachments: tuple[Attachment, ...] = (), reply_to: str | None = None,
+        attachments: tuple[Attachment, ...] = (), reply_to: str | None = None, from_address: str | None = None,
     ) -> Notice:
         """Render `kind`'s template with `variables` and compose the mail; the Message-ID derives from `key`."""
         message_id = make_message_id(self.identity.domain, key)
         try:
             rendered = self.templates.render(kind.template, variables)
             raw = compose(Outgoing(
-                from_address=self.identity.from_address, to=to, subject=rendered.subject, text=rendered.text,
+                from_address=from_address or self.identity.from_address, to=to, subject=rendered.subject,
+                text=rendered.text,
                 message_id=message_id, in_reply_to=in_reply_to, references=references,
                 headers=(("X-Casebot-Reference", reference),) if reference else (), date=now,
                 attachments=attachments, reply_to=reply_to,

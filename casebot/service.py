@@ -96,6 +96,8 @@ def build_deps(settings: Settings) -> IngestDeps:
             ack_enabled=ack.enabled,
             ack_rate_limit=ack.rate_limit,
             ack_rate_window=dt.timedelta(minutes=ack.rate_window_minutes),
+            staff_addresses=frozenset(a.strip().lower() for a in settings.staff.addresses),
+            authserv_id=settings.staff.authserv_id,
         ),
         steps=steps,
         clocks=clock_policy(settings, sla),

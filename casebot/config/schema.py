@@ -222,7 +222,7 @@ class DigestSettings:
 @dataclass(frozen=True)
 class PipelineSettings:
     # Built-in step names, or `package.module:Class` for a step defined elsewhere (README, "How it is built").
-    steps: tuple[str, ...] = ("own_mail", "loop_guard", "threading", "priority", "acknowledgement")
+    steps: tuple[str, ...] = ("own_mail", "loop_guard", "sender_role", "threading", "priority", "acknowledgement")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from casebot import refs
 from casebot.alerts import ClockView
 from casebot.case import Priority, Status
 from casebot.jobs.clocks import ClockPolicy, apply_transition
+from casebot.jobs.staff import apply_staff
 from casebot.mail import InboundMail
 from casebot.notices import CaseFacts, Notice, NoticeError, Notices
 from casebot.pipeline import PipelineConfig, Step, Verdict
@@ -49,6 +50,7 @@ class Applied:
     reopened: bool = False
     ack_queued: bool = False
     ack_note: str = ""
+    note: str = ""  # for a staff mail: what it was (staff-reply, staff-note, staff-unverified, staff-automated)
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -70,6 +72,11 @@ def apply_verdict(tx: Tx, deps: IngestDeps, m: InboundMail, verdict: Verdict, so
         return Applied("own-mail")
 
     view = verdict.placement.case
+    if view is not None and verdict.role.staff:
+        result = apply_staff(tx, deps.clocks, deps.notices, deps.pipeline.staff_addresses,
+                             deps.pipeline.own_addresses, m, verdict, record, view, now)
+        tx.touch(view.id, now)
+        return Applied("threaded", view.reference, note=result.disposition)
     if view is not None:
         tx.add_message(record, case_id=view.id, disposition="threaded")
         tx.event(view.id, now, "message.added", message_id=m.message_id, sender=m.sender.addr, automated=automated,

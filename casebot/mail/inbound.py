@@ -57,6 +57,7 @@ class InboundMail:
     headers: dict[str, str]  # lower-cased name -> single-line value, for the loop guard and the audit
     content_type: str
     defects: tuple[str, ...] = field(default=())
+    header_items: tuple[tuple[str, str], ...] = ()  # every header in order, top first, raw (for trust checks)
 
     @property
     def thread_ids(self) -> tuple[str, ...]:
@@ -259,6 +260,7 @@ def parse(raw: bytes, head: Head | None = None) -> InboundMail:
         headers=headers,
         content_type=headers.get("content-type", "text/plain").split(";")[0].strip().lower(),
         defects=tuple(defects),
+        header_items=head.items,
     )
 
 

@@ -35,6 +35,8 @@ class AcknowledgeStep:
             return "acknowledgements disabled (acknowledgement.enabled = false)"
         if verdict.origin.automated:
             return f"automated mail: {verdict.origin.automated}"
+        if verdict.role.staff:
+            return "the sender is staff"
         to = m.reply_to.addr if m.reply_to and m.reply_to.addr else m.sender.addr
         verdict.ack.to = to
         if not to or to in config.own_addresses:

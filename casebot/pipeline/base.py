@@ -63,6 +63,8 @@ class PipelineConfig:
     ack_enabled: bool = True
     ack_rate_limit: int = 5
     ack_rate_window: dt.timedelta = dt.timedelta(hours=1)
+    staff_addresses: frozenset[str] = frozenset()  # addresses and "@domain" entries, lower-cased
+    authserv_id: str = ""  # whose Authentication-Results prove a staff sender
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,15 @@ class Origin:
 
     own_mail: bool = False  # casebot's own mail come back: stored, never a case
     automated: str | None = None  # why no automatic reply may go to this sender
+
+
+@dataclass
+class Role:
+    """Whether the sender is staff, and whether that is proven (DKIM/DMARC seen by our own receiving server)."""
+
+    staff: bool = False
+    verified: bool = False
+    evidence: str = ""
 
 
 @dataclass
@@ -110,6 +121,7 @@ class Acknowledgement:
 @dataclass
 class Verdict:
     origin: Origin = field(default_factory=Origin)
+    role: Role = field(default_factory=Role)
     placement: Placement = field(default_factory=Placement)
     triage: Triage = field(default_factory=Triage)
     ack: Acknowledgement = field(default_factory=Acknowledgement)

@@ -42,6 +42,14 @@ class IntakeOps:
         ]
         self.session.add(msg)
 
+    def client_message_ids(self, case_id: int) -> tuple[str, ...]:
+        """The Message-IDs of the client side's messages on a case, oldest first: what a relay threads into."""
+        rows = self.session.scalars(
+            select(Message.message_id).where(Message.case_id == case_id,
+                                             Message.disposition.in_(("opened", "threaded")),
+                                             Message.message_id.is_not(None)).order_by(Message.id))
+        return tuple(str(r) for r in rows)
+
     # -- failures and quarantine --
 
     def failure_counts(self) -> dict[str, int]:

@@ -54,3 +54,120 @@ def test_no_notice_for_an_automated_mail(h: Harness) -> None:
     assert to(h, TEAM) == []
     (case,) = h.cases()
     assert events_of(h.detail(case.reference), "notice.suppressed")
+
+
+# --- staff replies: proven, relayed, commanded, noted; forged ones change nothing ------------------------------------
+
+STAFF = {"addresses": ["@staff.example"], "notify": TEAM, "authserv_id": "mx.example.com"}
+PASS = (b"Authentication-Results: mx.example.com; dkim=pass header.d=staff.example header.s=s1;\r\n"
+        b" dmarc=pass (p=reject) header.from=staff.example\r\n")
+
+
+@pytest.fixture
+def hs(imap_account: ImapAccount, smtp_sink: SmtpSink, db_url: str) -> Iterator[Harness]:
+    harness = Harness(imap_account, smtp_sink, db_url, overrides={"staff": STAFF, "digest": {"enabled": False}})
+    yield harness
+    harness.close()
+
+
+def opened(h: Harness) -> tuple[str, str]:
+    """A client's case; returns (the client's Message-ID, the new-case notice's Message-ID)."""
+    h.append(make_mail("Alice Client <alice@client.example>", "Printer on fire", message_id="alice-1@client.example",
+                       body="The printer is on fire, we have a workaround.\n"))
+    h.poll()
+    (notice,) = to(h, TEAM)
+    return "alice-1@client.example", str(notice["Message-ID"]).strip("<>")
+
+
+def staff_mail(body: str, in_reply_to: str, proven: bool = True, sender: str = "Bob Staff <bob@staff.example>",
+               **kw: Any) -> bytes:
+    raw = make_mail(sender, "Re: [CASE-000001] Printer on fire", body=body, in_reply_to=in_reply_to, **kw)
+    return (PASS + raw) if proven else raw
+
+
+def test_staff_reply_is_recorded_stamped_and_relayed_threaded(hs: Harness) -> None:
+    client_id, notice_id = opened(hs)
+    hs.append(staff_mail("We are on it: please restart the spooler.\n\n"
+                         "On Mon, 30 Nov 2026 at 10:00, Example Support <support@example.com> wrote:\n"
+                         "> New case CASE-000001 from Alice Client\n> internal: rule workaround-available\n",
+                         notice_id))
+    hs.poll()
+    (relay,) = [m for m in to(hs, "alice@client.example") if "spooler" in m.get_content()]
+    assert relay["In-Reply-To"] == f"<{client_id}>" and client_id in relay["References"]
+    assert relay["Subject"].startswith("[CASE-000001]") and "Printer on fire" in relay["Subject"]
+    (sender,) = relay["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == ("Bob Staff (Example Support)", "support@example.com")
+    text = relay.get_content()
+    assert "internal" not in text and "New case" not in text  # quoted history (the notice) never reaches them
+    (case,) = hs.cases()
+    assert case.status == "open"
+    detail = hs.detail("CASE-000001")
+    assert events_of(detail, "first_response.stamped") and events_of(detail, "relay.queued")
+    assert "bob@staff.example" not in detail["participants"]
+    assert [m["disposition"] for m in detail["messages"]] == ["opened", "staff-reply"]
+
+
+def test_forged_staff_sender_changes_nothing(hs: Harness) -> None:
+    _client, notice_id = opened(hs)
+    before = len(hs.sink.messages)
+    hs.append(staff_mail("#status closed\nPlease send your password.\n", notice_id, proven=False,
+                         sender="Bob Staff <bob@staff.example>"))
+    hs.poll()
+    assert len(hs.sink.messages) == before  # nothing relayed, nothing answered
+    (case,) = hs.cases()
+    assert case.status == "new"
+    detail = hs.detail("CASE-000001")
+    assert detail["messages"][-1]["disposition"] == "staff-unverified"
+    (flag,) = events_of(detail, "staff.unverified")
+    assert "mx.example.com" in flag["evidence"]
+
+
+def test_commands_apply_and_are_never_relayed(hs: Harness) -> None:
+    _client, notice_id = opened(hs)
+    hs.append(staff_mail("#status waiting\n#priority high\n\nCould you send us the spooler log?\n", notice_id))
+    hs.poll()
+    (case,) = hs.cases()
+    assert (case.status, case.priority) == ("waiting", "high")
+    relays = [m for m in to(hs, "alice@client.example") if "spooler log" in m.get_content()]
+    assert len(relays) == 1 and "#status" not in relays[0].get_content()
+
+
+def test_bad_command_changes_nothing_and_gets_a_reply(hs: Harness) -> None:
+    _client, notice_id = opened(hs)
+    hs.append(staff_mail("#status wating\n", notice_id))
+    hs.poll()
+    (case,) = hs.cases()
+    assert case.status == "new"
+    (answer,) = to(hs, "bob@staff.example")
+    body = answer.get_content()
+    assert "#status wating" in body and "#status waiting|resolved|closed|open" in body
+
+
+def test_note_is_never_relayed(hs: Harness) -> None:
+    _client, notice_id = opened(hs)
+    before = len(to(hs, "alice@client.example"))
+    hs.append(staff_mail("#note\nThe client is on the old firmware, see CASE-000042.\n", notice_id))
+    hs.poll()
+    assert len(to(hs, "alice@client.example")) == before
+    detail = hs.detail("CASE-000001")
+    assert detail["messages"][-1]["disposition"] == "staff-note" and events_of(detail, "note.added")
+
+
+def test_reply_straight_to_the_client_is_recorded_not_relayed_again(hs: Harness) -> None:
+    client_id, _notice = opened(hs)
+    before = len(to(hs, "alice@client.example"))
+    hs.append(staff_mail("Fixed now, it was the toner.\n", client_id, to="alice@client.example",
+                         headers=[("Cc", "support@example.com")]))
+    hs.poll()
+    assert len(to(hs, "alice@client.example")) == before
+    detail = hs.detail("CASE-000001")
+    assert events_of(detail, "relay.skipped") and events_of(detail, "first_response.stamped")
+
+
+def test_staff_out_of_office_changes_nothing(hs: Harness) -> None:
+    _client, notice_id = opened(hs)
+    before = len(hs.sink.messages)
+    hs.append(staff_mail("I am away until Monday.\n", notice_id, headers=[("Auto-Submitted", "auto-replied")]))
+    hs.poll()
+    assert len(hs.sink.messages) == before
+    assert hs.detail("CASE-000001")["messages"][-1]["disposition"] == "staff-automated"

@@ -16,15 +16,18 @@ import pytest
 
 from casebot.alerts import Alert, time_left
 from casebot.case import Priority
+from casebot.commands import parse as parse_commands
 from casebot.config import from_mapping
 from casebot.mail import parse
 from casebot.notices import (
     ACK,
     BREACH,
+    COMMAND_ERRORS,
     DIGEST,
     ESCALATION,
     KINDS,
     PAGE,
+    RELAY,
     REMINDER,
     STAFF_NOTICE,
     CaseFacts,
@@ -117,11 +120,13 @@ def names_the_case(text: str) -> None:
 
 
 def test_every_kind_has_a_template_that_compiles() -> None:
-    assert KINDS == (ACK, REMINDER, BREACH, ESCALATION, PAGE, DIGEST, STAFF_NOTICE)
+    assert KINDS == (ACK, REMINDER, BREACH, ESCALATION, PAGE, DIGEST, STAFF_NOTICE, RELAY, COMMAND_ERRORS)
     assert templates_used() == ["acknowledgement.txt.j2", "reminder.txt.j2", "breach.txt.j2", "escalation.txt.j2",
-                                "page.txt.j2", "digest.txt.j2", "staff_notice.txt.j2"]
+                                "page.txt.j2", "digest.txt.j2", "staff_notice.txt.j2", "relay.txt.j2",
+                                "command_errors.txt.j2"]
     Templates(None).check(templates_used())
-    assert [k.name for k in KINDS] == ["ack", "remind", "breach", "escalate", "page", "digest", "notice"]
+    assert [k.name for k in KINDS] == ["ack", "remind", "breach", "escalate", "page", "digest", "notice", "relay",
+                                       "cmderr"]
 
 
 def test_keys() -> None:
@@ -154,6 +159,10 @@ def all_notices(n: Notices, subject: str = "Printer on fire") -> list[Notice]:
                                                                                 n.sla.plans[0]),
                           now=SATURDAY_NIGHT, plan=n.sla.plans[0], clock_start=SATURDAY_NIGHT),
         n.staff_notice(m, case, Triage("production-down", "body", "down"), STAFF, SUMMER, 0),
+        n.relay(mail=m, text="Please restart the spooler.", reference="CASE-000123", to=("alice@client.example",),
+                thread=("a1@client.example", "a2@client.example"), key="relay:test", now=SUMMER),
+        n.command_errors(mail=m, reference="CASE-000123", key="cmderr:test", now=SUMMER,
+                         errors=parse_commands("#status wating\n").errors),
     ]
 
 
