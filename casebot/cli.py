@@ -186,7 +186,7 @@ def _update(settings: config.Settings, store: Store, args: argparse.Namespace) -
     from casebot.case import Priority, Status
     from casebot.clock import utcnow
     from casebot.jobs.update import update_case
-    from casebot.service import clock_policy
+    from casebot.service import build_deps
 
     status = Status(args.status) if args.status else None
     priority = Priority(args.priority) if getattr(args, "priority", None) else None
@@ -194,7 +194,7 @@ def _update(settings: config.Settings, store: Store, args: argparse.Namespace) -
     if args.cases_command == "update" and not (status or priority or responded):
         print("casebot cases update: give --status, --priority or --responded", file=sys.stderr)
         return EX_USAGE
-    updated = update_case(store, clock_policy(settings), args.reference, utcnow(), status=status,
+    updated = update_case(store, build_deps(settings).clocks, args.reference, utcnow(), status=status,
                           priority=priority, responded=responded, why=args.why)
     if updated is None:
         print(f"casebot: no case {args.reference!r}", file=sys.stderr)

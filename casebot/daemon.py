@@ -73,6 +73,8 @@ class Daemon:
             log.warning("outgoing.unavailable", error=stats.connection_error)
 
     def _remind(self) -> None:
+        if self.runtime.autoclose_once():
+            self.scheduler.modify_job("deliver", next_run_time=clock.utcnow())
         stats = self.runtime.remind_once()
         if stats.queued:
             log.info("remind.tick", scanned=stats.scanned, **stats.queued)

@@ -3,7 +3,7 @@
 Owns the kinds of outbound mail, one `Kind` each plus one template: the acknowledgement (`ack`); the SLA notices:
 reminder (`remind`), breach alert (`breach`), escalation (`escalate`), on-call page (`page`), daily digest
 (`digest`); the new-case notice to staff (`notice`), a relayed staff reply (`relay`), a reply about bad
-commands (`cmderr`). Also their template variables (the wording of the SLA
+commands (`cmderr`), a status notice to the client (`status`). Also their template variables (the wording of the SLA
 notices is `casebot.sla_notices`', of the staff notice `casebot.staff_notices`'), their idempotency-key recipes
 (`ack:<message>`, `remind:<ref>:<target>:<threshold>`, `breach:<ref>:<target>`, `escalate:<ref>:<target>`,
 `page:<ref>`, `digest:<YYYY-MM-DD>`, `notice:<ref>`), the Message-ID that derives from the key (a resend after a
@@ -49,7 +49,9 @@ DIGEST = Kind("digest", "digest.txt.j2", "daily digest of open, due, breached an
 STAFF_NOTICE = Kind("notice", "staff_notice.txt.j2", "new-case notice with the client's message, to staff.notify")
 RELAY = Kind("relay", "relay.txt.j2", "a staff reply relayed to the client, threaded into their conversation")
 COMMAND_ERRORS = Kind("cmderr", "command_errors.txt.j2", "what was wrong with a staff member's commands, to them")
-KINDS: tuple[Kind, ...] = (ACK, REMINDER, BREACH, ESCALATION, PAGE, DIGEST, STAFF_NOTICE, RELAY, COMMAND_ERRORS)
+STATUS = Kind("status", "status.txt.j2", "a short notice to the client at each status change of their case")
+KINDS: tuple[Kind, ...] = (ACK, REMINDER, BREACH, ESCALATION, PAGE, DIGEST, STAFF_NOTICE, RELAY, COMMAND_ERRORS,
+                           STATUS)
 _ALERT_KINDS = {"reminder": REMINDER, "breach": BREACH, "escalation": ESCALATION}
 
 
@@ -233,6 +235,14 @@ class Notices:
         return self.build(RELAY, key, to, variables, reference=reference, now=now,
                           in_reply_to=thread[-1] if thread else None, references=thread,
                           attachments=mail.attachments, from_address=sender)
+
+    def status(self, *, reference: str, subject: str, requester: str, requester_name: str, status: str, why: str,
+               to: tuple[str, ...], thread: tuple[str, ...], key: str, now: dt.datetime) -> Notice:
+        """The client's notice of a status change (`waiting`, `resolved`, `closed`, `reopened`), threaded."""
+        variables = {**self.common(now), "subject": refs.tag_subject(reference, subject), "reference": reference,
+                     "requester": requester, "requester_name": requester_name, "status": status, "why": why}
+        return self.build(STATUS, key, to, variables, reference=reference, now=now,
+                          in_reply_to=thread[-1] if thread else None, references=thread)
 
     def command_errors(self, *, mail: InboundMail, reference: str, errors: tuple[CommandError, ...], key: str,
                        now: dt.datetime) -> Notice:

@@ -9,6 +9,7 @@ so a test passes a fixed time instead of sleeping. Must not contain mail logic, 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import threading
@@ -28,6 +29,7 @@ from casebot.jobs.clocks import ClockPolicy
 from casebot.jobs.deliver import DeliverPolicy, DeliverStats, deliver
 from casebot.jobs.ingest import IngestDeps, IngestStats, Outcome, ingest_mailbox, process
 from casebot.jobs.remind import RemindStats, digest, remind
+from casebot.jobs.status import StatusNotifier, autoclose
 from casebot.pipeline import PipelineConfig, UnknownStep, build_chain
 from casebot.rules import PriorityRule, RulesError, parse_rules
 from casebot.sla import SlaPolicy
@@ -85,6 +87,7 @@ def build_deps(settings: Settings) -> IngestDeps:
         raise ConfigError(f"pipeline.steps[{exc.index}]: {exc}") from exc
     ack = settings.acknowledgement
     sla = settings.sla_policy()
+    notifier = notices.Notices(templates, notices.Identity.parse(settings.outgoing.from_address), sla)
     return IngestDeps(
         pipeline=PipelineConfig(
             reference_format=settings.reference_format,
@@ -100,12 +103,19 @@ def build_deps(settings: Settings) -> IngestDeps:
             authserv_id=settings.staff.authserv_id,
         ),
         steps=steps,
-        clocks=clock_policy(settings, sla),
-        notices=notices.Notices(templates, notices.Identity.parse(settings.outgoing.from_address), sla),
+        clocks=dataclasses.replace(clock_policy(settings, sla),
+                                   status=StatusNotifier(notifier, _status_kinds(settings))),
+        notices=notifier,
         max_attempts=settings.mailbox.max_attempts,
         staff_notify=settings.staff.notify,
         notice_attach_max=settings.staff.notice_attachments_max_bytes,
     )
+
+
+def _status_kinds(settings: Settings) -> frozenset[str]:
+    n = settings.status_notices
+    return frozenset(k for k, on in (("waiting", n.waiting), ("resolved", n.resolved), ("closed", n.closed),
+                                     ("reopened", n.reopened)) if on)
 
 
 def clock_policy(settings: Settings, sla: SlaPolicy | None = None) -> ClockPolicy:
@@ -211,6 +221,11 @@ class Runtime:
     def remind_once(self, at: dt.datetime | None = None, dry_run: bool = False) -> RemindStats:
         return remind(self.store, self.deps.clocks, self.deps.notices, at or self.now(), dry_run)
 
+    def autoclose_once(self) -> list[str]:
+        days = self.settings.status_notices.autoclose_business_days
+        with self.store.transaction() as tx:
+            return autoclose(tx, self.deps.clocks, days, self.now())
+
     def digest_once(self) -> str | None:
         d = self.settings.digest
         return digest(self.store, self.deps.clocks, self.deps.notices, self.now(), d.time) if d.enabled else None
@@ -247,6 +262,7 @@ def poll(settings: Settings, now: Clock = clock.utcnow) -> PollResult:
             log.error("mailbox.unavailable", error=str(exc))
         # The reminder scan and the digest are part of every pass, so cron users get them too.
         result.remind = runtime.remind_once()
+        runtime.autoclose_once()
         runtime.digest_once()
         result.deliver = runtime.deliver_once(stop)
         if result.deliver.connection_error:

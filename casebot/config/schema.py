@@ -214,6 +214,15 @@ class EscalationSettings:
 
 
 @dataclass(frozen=True)
+class StatusNoticesSettings:
+    waiting: bool = True  # the client is told when the case waits on them
+    resolved: bool = True  # ... when it is resolved (with how to reopen)
+    closed: bool = True
+    reopened: bool = True
+    autoclose_business_days: int = 5  # a resolved case with no client reply is closed after this; 0 = never
+
+
+@dataclass(frozen=True)
 class DigestSettings:
     enabled: bool = True
     time: str = ""  # local "HH:MM" on each business day; empty: the opening of business hours
@@ -251,6 +260,7 @@ class Settings:
     staff: StaffSettings = field(default_factory=StaffSettings)
     escalation: EscalationSettings = field(default_factory=EscalationSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
+    status_notices: StatusNoticesSettings = field(default_factory=StatusNoticesSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     source: Path | None = None  # the file these came from; relative paths in it are resolved against its folder

@@ -134,6 +134,8 @@ def _validate_sla_extras(s: Settings, calendar: slamod.BusinessCalendar) -> None
     _positive("sla.reminders.scan_interval", s.sla.reminders.scan_interval)
     for i, prio in enumerate(s.escalation.on_breach):
         _choice(f"escalation.on_breach[{i}]", prio, PRIORITIES)
+    if s.status_notices.autoclose_business_days < 0:
+        raise ConfigError("status_notices.autoclose_business_days: must be 0 (never) or more")
     if s.staff.notice_attachments_max_bytes < 0:
         raise ConfigError("staff.notice_attachments_max_bytes: must be 0 (list only) or more")
     for i, staff in enumerate(s.staff.addresses):

@@ -12,11 +12,18 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
+from typing import Protocol
 
 from casebot.alerts import ClockView, alerts_due, next_alert_at
 from casebot.case import Priority, Status, Transition
 from casebot.sla import Deadlines, Pause, Plan, SlaPolicy
 from casebot.store import ClockRecord, Tx
+
+
+class StatusHook(Protocol):
+    """Called after every written transition (`jobs.status.StatusNotifier` tells the client)."""
+
+    def __call__(self, tx: Tx, case_id: int, transition: Transition, at: dt.datetime) -> None: ...
 
 _STOPPED = (Status.WAITING, Status.RESOLVED, Status.CLOSED)
 _CLOCK_CHANGES = ("clock.paused", "clock.resumed", "priority.changed", "first_response.stamped", "status.changed")
@@ -30,6 +37,7 @@ class ClockPolicy:
     escalate: frozenset[Priority] = frozenset({Priority.CRITICAL, Priority.HIGH})
     notify: str = ""  # staff.notify: reminders, breach alerts, the digest
     manager: str = ""  # escalation.manager
+    status: StatusHook | None = None  # tells the client of each status change (jobs/status.py)
 
     def plan(self, name: str | None) -> Plan | None:
         return next((p for p in self.sla.plans if p.name == name), None) if name else None
@@ -100,3 +108,5 @@ def apply_transition(tx: Tx, clocks: ClockPolicy, case_id: int, transition: Tran
     if kinds:
         why = next((str(c.detail.get("why")) for c in transition.changes if c.detail.get("why")), "")
         refresh(tx, clocks, case_id, at, ", ".join(kinds) + (f": {why}" if why else ""))
+    if clocks.status is not None:
+        clocks.status(tx, case_id, transition, at)

@@ -81,6 +81,12 @@ class ClockOps:
         pauses = self._pauses([c.id for c in cases])
         return [self._record(c, pauses[c.id]) for c in cases]
 
+    def resolved_cases(self) -> list[tuple[int, dt.datetime]]:
+        """(id, resolved_at) of every resolved case, for the auto-close scan."""
+        rows = self.session.execute(select(Case.id, Case.resolved_at).where(
+            Case.status == Status.RESOLVED.value, Case.resolved_at.is_not(None)).order_by(Case.id))
+        return [(int(i), at) for i, at in rows if at is not None]
+
     def open_counts(self) -> dict[str, int]:
         rows = self.session.execute(
             select(Case.priority, func.count()).where(Case.status.in_([s.value for s in OPEN_STATUSES]))

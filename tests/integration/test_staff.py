@@ -171,3 +171,56 @@ def test_staff_out_of_office_changes_nothing(hs: Harness) -> None:
     hs.poll()
     assert len(hs.sink.messages) == before
     assert hs.detail("CASE-000001")["messages"][-1]["disposition"] == "staff-automated"
+
+
+def test_whole_conversation_with_status_notices_and_auto_close(hs: Harness) -> None:
+    import datetime as dt
+
+    monday = dt.datetime(2026, 11, 30, 10, 0, tzinfo=dt.UTC)
+    hs.at(monday)
+    client_id, notice_id = opened(hs)
+    hs.append(staff_mail("#status waiting\nCould you send us the spooler log?\n", notice_id))
+    hs.at(monday + dt.timedelta(hours=1))
+    hs.poll()
+    (case,) = hs.cases()
+    assert case.status == "waiting" and case.resolution_due is None  # the resolution clock is paused
+    subjects = [m["Subject"] for m in to(hs, "alice@client.example")]
+    assert len(subjects) == 3  # the acknowledgement, the relayed question, the "waiting on you" notice
+    waiting = [m for m in to(hs, "alice@client.example") if "need some information" in m.get_content()]
+    assert len(waiting) == 1 and waiting[0]["In-Reply-To"] == f"<{client_id}>"
+
+    hs.append(make_mail("Alice Client <alice@client.example>", "Re: [CASE-000001] Printer on fire",
+                        in_reply_to=str(waiting[0]["Message-ID"]).strip("<>"), body="Here is the log.\n"))
+    hs.at(monday + dt.timedelta(hours=2))
+    hs.poll()
+    (case,) = hs.cases()
+    assert case.status == "open" and case.resolution_due is not None  # resumed
+
+    hs.append(staff_mail("#status resolved\nFixed: it was the toner.\n", notice_id))
+    hs.at(monday + dt.timedelta(hours=3))
+    hs.poll()
+    (case,) = hs.cases()
+    assert case.status == "resolved"
+    resolved = [m for m in to(hs, "alice@client.example") if "is resolved" in m.get_content()]
+    assert len(resolved) == 1 and "reply to this email" in resolved[0].get_content()
+
+    hs.at(monday + dt.timedelta(days=6))  # Sunday: not yet 5 business days
+    hs.poll()
+    assert hs.cases()[0].status == "resolved"
+    hs.at(monday + dt.timedelta(days=7, hours=4))  # the next Monday 14:00: 5 business days have passed
+    hs.poll()
+    hs.poll()
+    assert hs.cases()[0].status == "closed"
+    closed = [m for m in to(hs, "alice@client.example") if "now closed" in m.get_content()]
+    assert len(closed) == 1
+    kinds = [e["kind"] for e in hs.detail("CASE-000001")["events"]]
+    assert kinds.count("status_notice.queued") == 3  # waiting, resolved, closed
+
+
+def test_status_notices_can_be_switched_off(hs: Harness) -> None:
+    hs.overrides["status_notices"] = {"waiting": False}
+    _client, notice_id = opened(hs)
+    hs.append(staff_mail("#status waiting\n", notice_id))
+    hs.poll()
+    assert hs.cases()[0].status == "waiting"
+    assert not [m for m in to(hs, "alice@client.example") if "need some information" in m.get_content()]

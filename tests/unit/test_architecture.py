@@ -235,7 +235,9 @@ def import_graph() -> dict[str, set[str]]:
     for name, path in modules.items():
         tree = ast.parse(read(path))
         skip = _type_checking_lines(tree)
-        kept = ast.Module(body=[n for n in tree.body if n.lineno not in skip], type_ignores=[])
+        kept = ast.Module(body=[n for n in tree.body if n.lineno not in skip
+                                and not (isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test))],
+                          type_ignores=[])
         found = imports_of(ast.unparse(kept), name, path.name == "__init__.py")
         graph[name] = {m for m in found if m in modules and m != name}
     return graph

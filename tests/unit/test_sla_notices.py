@@ -30,6 +30,7 @@ from casebot.notices import (
     RELAY,
     REMINDER,
     STAFF_NOTICE,
+    STATUS,
     CaseFacts,
     DigestFacts,
     Identity,
@@ -120,13 +121,13 @@ def names_the_case(text: str) -> None:
 
 
 def test_every_kind_has_a_template_that_compiles() -> None:
-    assert KINDS == (ACK, REMINDER, BREACH, ESCALATION, PAGE, DIGEST, STAFF_NOTICE, RELAY, COMMAND_ERRORS)
+    assert KINDS == (ACK, REMINDER, BREACH, ESCALATION, PAGE, DIGEST, STAFF_NOTICE, RELAY, COMMAND_ERRORS, STATUS)
     assert templates_used() == ["acknowledgement.txt.j2", "reminder.txt.j2", "breach.txt.j2", "escalation.txt.j2",
                                 "page.txt.j2", "digest.txt.j2", "staff_notice.txt.j2", "relay.txt.j2",
-                                "command_errors.txt.j2"]
+                                "command_errors.txt.j2", "status.txt.j2"]
     Templates(None).check(templates_used())
     assert [k.name for k in KINDS] == ["ack", "remind", "breach", "escalate", "page", "digest", "notice", "relay",
-                                       "cmderr"]
+                                       "cmderr", "status"]
 
 
 def test_keys() -> None:
@@ -163,6 +164,10 @@ def all_notices(n: Notices, subject: str = "Printer on fire") -> list[Notice]:
                 thread=("a1@client.example", "a2@client.example"), key="relay:test", now=SUMMER),
         n.command_errors(mail=m, reference="CASE-000123", key="cmderr:test", now=SUMMER,
                          errors=parse_commands("#status wating\n").errors),
+        *(n.status(reference="CASE-000123", subject=subject, requester="alice@client.example",
+                   requester_name="Alice Example", status=st, why="test", to=("alice@client.example",),
+                   thread=("a1@client.example",), key=f"status:{st}", now=SUMMER)
+          for st in ("waiting", "resolved", "closed", "reopened")),
     ]
 
 
