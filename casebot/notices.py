@@ -1,15 +1,16 @@
 """Notices: every kind of mail casebot writes, built in one place (pure).
 
-Owns the kinds of outbound mail, one `Kind` each plus one template: the acknowledgement (`ack`); the SLA notices:
-reminder (`remind`), breach alert (`breach`), escalation (`escalate`), on-call page (`page`), daily digest
-(`digest`); the new-case notice to staff (`notice`), a relayed staff reply (`relay`), a reply about bad
-commands (`cmderr`), a status notice to the client (`status`). Also their template variables (the wording of the SLA
-notices is `casebot.sla_notices`', of the staff notice `casebot.staff_notices`'), their idempotency-key recipes
-(`ack:<message>`, `remind:<ref>:<target>:<threshold>`, `breach:<ref>:<target>`, `escalate:<ref>:<target>`,
-`page:<ref>`, `digest:<YYYY-MM-DD>`, `notice:<ref>`), the Message-ID that derives from the key (a resend after a
-crash is the same mail), threading headers and the casebot marker header. `Notices.build()` renders and composes;
-the caller only queues the result. Must not decide whether a mail is sent (the pipeline and the jobs do), queue
-it, or read the clock: `now` is passed in.
+Owns the kinds of outbound mail, one `Kind` each plus one template: to the client, the acknowledgement (`ack`),
+a relayed staff reply (`relay`), a status notice (`status`) and the answer to an escalation (`escack`); to staff,
+the SLA reminder (`remind`), breach alert (`breach`), escalation (`escalate`), on-call page (`page`), daily
+digest (`digest`), new-case notice (`notice`), a client's escalation (`clientesc`) and a reply about bad commands
+(`cmderr`). Also their template variables (the wording of the SLA notices is `casebot.sla_notices`', of the
+staff notice `casebot.staff_notices`'), their idempotency-key recipes (`ack:<message>`,
+`remind:<ref>:<target>:<threshold>`, `breach:<ref>:<target>`, `escalate:<ref>:<target>`, `page:<ref>`,
+`digest:<YYYY-MM-DD>`, `notice:<ref>`, ...), the Message-ID that derives from the key (a resend after a crash is
+the same mail), threading headers and the casebot marker header. `Notices.build()` renders and composes; the
+caller only queues the result. Must not decide whether a mail is sent (the pipeline and the jobs do), queue it,
+or read the clock: `now` is passed in.
 """
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ STAFF_NOTICE = Kind("notice", "staff_notice.txt.j2", "new-case notice with the c
 RELAY = Kind("relay", "relay.txt.j2", "a staff reply relayed to the client, threaded into their conversation")
 COMMAND_ERRORS = Kind("cmderr", "command_errors.txt.j2", "what was wrong with a staff member's commands, to them")
 STATUS = Kind("status", "status.txt.j2", "a short notice to the client at each status change of their case")
+CLIENT_ESCALATION = Kind("clientesc", "client_escalation.txt.j2", "a client escalated a case, to manager and team")
+ESCALATION_ACK = Kind("escack", "escalation_ack.txt.j2", "what happens next, to the client who escalated")
 KINDS: tuple[Kind, ...] = (ACK, REMINDER, BREACH, ESCALATION, PAGE, DIGEST, STAFF_NOTICE, RELAY, COMMAND_ERRORS,
-                           STATUS)
+                           STATUS, CLIENT_ESCALATION, ESCALATION_ACK)
 _ALERT_KINDS = {"reminder": REMINDER, "breach": BREACH, "escalation": ESCALATION}
 
 
@@ -243,6 +246,24 @@ class Notices:
                      "requester": requester, "requester_name": requester_name, "status": status, "why": why}
         return self.build(STATUS, key, to, variables, reference=reference, now=now,
                           in_reply_to=thread[-1] if thread else None, references=thread)
+
+    def client_escalation(self, *, case: CaseFacts, mail: InboundMail, why: str, to: tuple[str, ...], key: str,
+                          now: dt.datetime) -> Notice:
+        cal = self.sla.calendar
+        variables = {**self.common(now), "subject": refs.tag_subject(case.reference, f"Escalated: {case.subject}"),
+                     "reference": case.reference, "client": mail.sender.formatted(), "why": why,
+                     "priority": case.priority.value, "text": mail.text[:5000],
+                     "first_response_by": format_local(case.first_response_due, cal) if case.first_response_due
+                     else "", "resolution_by": format_local(case.resolution_due, cal) if case.resolution_due else ""}
+        return self.build(CLIENT_ESCALATION, key, to, variables, reference=case.reference, now=now)
+
+    def escalation_ack(self, *, case: CaseFacts, mail: InboundMail, to: tuple[str, ...], key: str,
+                       thread: tuple[str, ...], now: dt.datetime) -> Notice:
+        variables = {**self.common(now), "subject": refs.tag_subject(case.reference, mail.subject or case.subject),
+                     "reference": case.reference, "requester_name": mail.sender.name,
+                     "priority": case.priority.value}
+        return self.build(ESCALATION_ACK, key, to, variables, reference=case.reference, now=now,
+                          in_reply_to=mail.message_id or (thread[-1] if thread else None), references=thread)
 
     def command_errors(self, *, mail: InboundMail, reference: str, errors: tuple[CommandError, ...], key: str,
                        now: dt.datetime) -> Notice:

@@ -27,6 +27,7 @@ from casebot.case import Priority
 from casebot.config import ConfigError, Settings
 from casebot.jobs.clocks import ClockPolicy
 from casebot.jobs.deliver import DeliverPolicy, DeliverStats, deliver
+from casebot.jobs.escalate import EscalationPolicy
 from casebot.jobs.ingest import IngestDeps, IngestStats, Outcome, ingest_mailbox, process
 from casebot.jobs.remind import RemindStats, digest, remind
 from casebot.jobs.status import StatusNotifier, autoclose
@@ -99,8 +100,11 @@ def build_deps(settings: Settings) -> IngestDeps:
             ack_enabled=ack.enabled,
             ack_rate_limit=ack.rate_limit,
             ack_rate_window=dt.timedelta(minutes=ack.rate_window_minutes),
+            escalation_words=settings.escalation.words,
+            escalation_address=settings.escalation.address,
             staff_addresses=frozenset(a.strip().lower() for a in settings.staff.addresses),
             authserv_id=settings.staff.authserv_id,
+            note_address=settings.staff.note_address.lower(),
         ),
         steps=steps,
         clocks=dataclasses.replace(clock_policy(settings, sla),
@@ -109,6 +113,8 @@ def build_deps(settings: Settings) -> IngestDeps:
         max_attempts=settings.mailbox.max_attempts,
         staff_notify=settings.staff.notify,
         notice_attach_max=settings.staff.notice_attachments_max_bytes,
+        escalation=EscalationPolicy(settings.escalation.raise_priority,
+                                    dt.timedelta(hours=settings.escalation.window_hours)),
     )
 
 

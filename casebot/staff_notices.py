@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from casebot.alerts import format_local
+from casebot.commands import help_text
 from casebot.mail import Attachment, InboundMail
 from casebot.sla import SlaPolicy, describe
 from casebot.sla_notices import CaseFacts
@@ -70,4 +71,5 @@ def staff_notice_variables(sla: SlaPolicy, mail: InboundMail, case: CaseFacts, t
         "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size,
                          "attached": a.filename in names} for a in mail.attachments],
         "support_address": support,
+        "commands_help": help_text(),
     }

@@ -204,13 +204,18 @@ class StaffSettings:
     addresses: tuple[str, ...] = ()  # staff addresses, or "@domain" for a whole domain
     notify: str = ""  # new-case notices, reminders, breach alerts and the daily digest go here
     authserv_id: str = ""  # trust Authentication-Results from this server only
+    note_address: str = ""  # staff mail to this address (To/Cc) is an internal note, e.g. "support+note@..."
     notice_attachments_max_bytes: int = 5_000_000  # attach a client's files to the new-case notice up to this
 
 
 @dataclass(frozen=True)
 class EscalationSettings:
-    manager: str = ""  # told of a breach of a case of the priorities below
+    manager: str = ""  # told of a breach of a case of the priorities below, and of a client's escalation
     on_breach: tuple[str, ...] = ("critical", "high")
+    words: tuple[str, ...] = ("escalate", "escalation")  # in a client's subject or first line: an escalation
+    address: str = ""  # mail to this address (To/Cc) is an escalation too, e.g. "support+escalate@example.com"
+    raise_priority: bool = True  # an escalation raises the case's priority one step
+    window_hours: float = 24.0  # repeated escalations of one case within this notify once
 
 
 @dataclass(frozen=True)
@@ -231,7 +236,8 @@ class DigestSettings:
 @dataclass(frozen=True)
 class PipelineSettings:
     # Built-in step names, or `package.module:Class` for a step defined elsewhere (README, "How it is built").
-    steps: tuple[str, ...] = ("own_mail", "loop_guard", "sender_role", "threading", "priority", "acknowledgement")
+    steps: tuple[str, ...] = ("own_mail", "loop_guard", "sender_role", "threading", "escalation", "priority",
+                              "acknowledgement")
 
 
 @dataclass(frozen=True)

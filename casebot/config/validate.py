@@ -142,7 +142,12 @@ def _validate_sla_extras(s: Settings, calendar: slamod.BusinessCalendar) -> None
         local, at, domain = staff.strip().rpartition("@")
         if not at or not domain or "@" in local or " " in staff.strip():
             raise ConfigError(f"staff.addresses[{i}]: not an address or '@domain': {staff!r}")
-    for path, value in (("staff.notify", s.staff.notify), ("escalation.manager", s.escalation.manager)):
+    _positive("escalation.window_hours", s.escalation.window_hours)
+    for i, word in enumerate(s.escalation.words):
+        if not word.strip():
+            raise ConfigError(f"escalation.words[{i}]: must not be empty")
+    for path, value in (("staff.notify", s.staff.notify), ("escalation.manager", s.escalation.manager),
+                        ("escalation.address", s.escalation.address), ("staff.note_address", s.staff.note_address)):
         if value and "@" not in value:
             raise ConfigError(f"{path}: not an email address: {value!r}")
     if s.digest.time and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", s.digest.time):

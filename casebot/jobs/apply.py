@@ -10,7 +10,7 @@ decide (the pipeline and the case life cycle do), commit (the caller's transacti
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -19,6 +19,7 @@ from casebot import refs
 from casebot.alerts import ClockView
 from casebot.case import Priority, Status
 from casebot.jobs.clocks import ClockPolicy, apply_transition
+from casebot.jobs.escalate import EscalationPolicy, escalate
 from casebot.jobs.staff import apply_staff
 from casebot.mail import InboundMail
 from casebot.notices import CaseFacts, Notice, NoticeError, Notices
@@ -41,6 +42,7 @@ class IngestDeps:
     max_attempts: int
     staff_notify: str = ""
     notice_attach_max: int = 0
+    escalation: EscalationPolicy = field(default_factory=EscalationPolicy)
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,8 @@ def apply_verdict(tx: Tx, deps: IngestDeps, m: InboundMail, verdict: Verdict, so
     view = verdict.placement.case
     if view is not None and verdict.role.staff:
         result = apply_staff(tx, deps.clocks, deps.notices, deps.pipeline.staff_addresses,
-                             deps.pipeline.own_addresses, m, verdict, record, view, now)
+                             deps.pipeline.own_addresses, m, verdict, record, view, now,
+                             deps.pipeline.note_address)
         tx.touch(view.id, now)
         return Applied("threaded", view.reference, note=result.disposition)
     if view is not None:
@@ -85,6 +88,8 @@ def apply_verdict(tx: Tx, deps: IngestDeps, m: InboundMail, verdict: Verdict, so
             tx.add_participants(view.id, participants(m, deps.pipeline.own_addresses)[1:], view.participants)
         transition = lifecycle.apply(tx.state(view.id), lifecycle.ClientWrote(now, automated))
         apply_transition(tx, deps.clocks, view.id, transition, now)
+        if verdict.escalation.requested:
+            escalate(tx, deps.clocks, deps.notices, deps.escalation, view.id, m, verdict.escalation.why, now)
         tx.touch(view.id, now)
         return Applied("threaded", view.reference, reopened=transition.has("status.changed"))
 

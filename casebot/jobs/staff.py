@@ -47,7 +47,7 @@ def _enqueue(tx: Tx, case_id: int, notice: Notice, now: dt.datetime) -> bool:
 
 def apply_staff(tx: Tx, clocks: ClockPolicy, notices: Notices, staff: frozenset[str], own: frozenset[str],
                 m: InboundMail, verdict: Verdict, record: MessageRecord, view: CaseView,
-                now: dt.datetime) -> StaffResult:
+                now: dt.datetime, note_address: str = "") -> StaffResult:
     role = verdict.role
     if not role.verified:
         tx.add_message(record, case_id=view.id, disposition="staff-unverified")
@@ -64,7 +64,8 @@ def apply_staff(tx: Tx, clocks: ClockPolicy, notices: Notices, staff: frozenset[
     stripped = reply.latest_reply(m.text)
     parsed = commands.parse(stripped.text)
     by = m.sender.addr
-    note = any(c.name == "note" for c in parsed.commands)
+    to_note = bool(note_address) and note_address in {a.addr for a in (*m.to, *m.cc)}
+    note = to_note or any(c.name == "note" for c in parsed.commands)
     for cmd in parsed.commands:
         event: lifecycle.Event | None = None
         if cmd.name == "status":
@@ -79,7 +80,8 @@ def apply_staff(tx: Tx, clocks: ClockPolicy, notices: Notices, staff: frozenset[
         _command_errors(tx, notices, m, view, parsed.errors, now)
     if note:
         tx.add_message(record, case_id=view.id, disposition="staff-note")
-        tx.event(view.id, now, "note.added", by=by, why="#note: internal, never sent to the client")
+        tx.event(view.id, now, "note.added", by=by, why=f"{'sent to ' + note_address if to_note else '#note'}: "
+                                                        "internal, never sent to the client")
         return StaffResult("staff-note")
 
     tx.add_message(record, case_id=view.id, disposition="staff-reply")

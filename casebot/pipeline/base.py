@@ -63,8 +63,11 @@ class PipelineConfig:
     ack_enabled: bool = True
     ack_rate_limit: int = 5
     ack_rate_window: dt.timedelta = dt.timedelta(hours=1)
+    escalation_words: tuple[str, ...] = ()
+    escalation_address: str = ""
     staff_addresses: frozenset[str] = frozenset()  # addresses and "@domain" entries, lower-cased
     authserv_id: str = ""  # whose Authentication-Results prove a staff sender
+    note_address: str = ""  # staff mail to this address is an internal note
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,12 @@ class Placement:
 
 
 @dataclass
+class Escalation:
+    requested: bool = False
+    why: str = ""
+
+
+@dataclass
 class Triage:
     priority: Priority | None = None
     rule: str | None = None
@@ -124,6 +133,7 @@ class Verdict:
     role: Role = field(default_factory=Role)
     placement: Placement = field(default_factory=Placement)
     triage: Triage = field(default_factory=Triage)
+    escalation: Escalation = field(default_factory=Escalation)
     ack: Acknowledgement = field(default_factory=Acknowledgement)
     trace: list[dict[str, Any]] = field(default_factory=list)  # written by the runner only, one entry per step
 

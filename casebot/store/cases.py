@@ -61,6 +61,10 @@ class CaseOps:
     def event(self, case_id: int, at: dt.datetime, kind: str, **detail: Any) -> None:
         self.session.add(Event(case_id=case_id, at=at, kind=kind, detail=detail))
 
+    def last_event_at(self, case_id: int, kind: str) -> dt.datetime | None:
+        return self.session.scalar(
+            select(Event.at).where(Event.case_id == case_id, Event.kind == kind).order_by(Event.id.desc()).limit(1))
+
     def state(self, case_id: int) -> CaseState:
         """The case's life-cycle state (from the identity map when the lookup already read the case)."""
         case = self.session.get(Case, case_id)

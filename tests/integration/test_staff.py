@@ -224,3 +224,45 @@ def test_status_notices_can_be_switched_off(hs: Harness) -> None:
     hs.poll()
     assert hs.cases()[0].status == "waiting"
     assert not [m for m in to(hs, "alice@client.example") if "need some information" in m.get_content()]
+
+
+def test_client_escalation_by_mail_notifies_once_and_raises_the_priority(hs: Harness) -> None:
+    hs.overrides["escalation"] = {"manager": "boss@example.com"}
+    client_id, _notice = opened(hs)
+    assert hs.cases()[0].priority == "medium"
+    for n in range(2):  # the second within the window: recorded, nobody told again
+        hs.append(make_mail("Alice Client <alice@client.example>", "Re: [CASE-000001] Printer on fire - ESCALATE",
+                            in_reply_to=client_id, body=f"Nobody answered, this is urgent ({n}).\n"))
+        hs.poll()
+    (case,) = hs.cases()
+    assert case.priority == "high"  # one step, once
+    (boss,) = to(hs, "boss@example.com")
+    assert boss["Subject"].startswith("[CASE-000001] Escalated:")
+    assert "subject says 'ESCALATE'" in boss.get_content()
+    assert len([m for m in to(hs, TEAM) if "Escalated" in str(m["Subject"])]) == 1
+    answers = [m for m in to(hs, "alice@client.example") if "has been escalated" in m.get_content()]
+    assert len(answers) == 1
+    detail = hs.detail("CASE-000001")
+    assert len(events_of(detail, "case.escalated")) == 1 and len(events_of(detail, "escalation.repeated")) == 1
+    assert events_of(detail, "priority.changed")[0]["why"].startswith("escalated by the client")
+
+
+def test_mail_to_the_escalation_address_escalates(hs: Harness) -> None:
+    hs.overrides["escalation"] = {"manager": "boss@example.com", "address": "support+escalate@example.com"}
+    client_id, _notice = opened(hs)
+    hs.append(make_mail("Alice Client <alice@client.example>", "Re: [CASE-000001] Printer on fire",
+                        in_reply_to=client_id, to="support+escalate@example.com", body="Please look at this.\n"))
+    hs.poll()
+    assert len(to(hs, "boss@example.com")) == 1
+
+
+def test_mail_to_the_note_address_is_an_internal_note(hs: Harness) -> None:
+    hs.overrides["staff"] = {**STAFF, "note_address": "support+note@example.com"}
+    _client, notice_id = opened(hs)
+    before = len(to(hs, "alice@client.example"))
+    hs.append(staff_mail("Called the client, they will send photos.\n", notice_id, to="support+note@example.com"))
+    hs.poll()
+    assert len(to(hs, "alice@client.example")) == before
+    detail = hs.detail("CASE-000001")
+    assert detail["messages"][-1]["disposition"] == "staff-note"
+    assert "support+note@example.com" in events_of(detail, "note.added")[0]["why"]

@@ -437,9 +437,9 @@ def test_chain_from_config_runs_a_step_defined_in_a_test_module() -> None:
     from casebot.service import build_deps
 
     settings = from_mapping({"mailbox": {"kind": "pipe"},
-                             "pipeline": {"steps": [*DEFAULT_CHAIN[:5], "plugin_steps:TagVip", DEFAULT_CHAIN[5]]}})
+                             "pipeline": {"steps": [*DEFAULT_CHAIN[:6], "plugin_steps:TagVip", DEFAULT_CHAIN[6]]}})
     deps = build_deps(settings)
-    assert [s.name for s in deps.steps] == [*DEFAULT_CHAIN[:5], "tag_vip", "acknowledgement"]
+    assert [s.name for s in deps.steps] == [*DEFAULT_CHAIN[:6], "tag_vip", "acknowledgement"]
     raw = message(sender="Dana <dana@vip.example>", subject="Quick question")
     verdict = run_chain(Incoming(parse(raw), NOW, deps.pipeline, _typed(FakeLookup())), deps.steps)
     assert (verdict.triage.priority, verdict.triage.rule) == ("critical", "vip-domain")
@@ -471,7 +471,7 @@ def test_runner_records_one_entry_per_step_with_hit_or_miss() -> None:
     verdict = run(message())
     assert [t["step"] for t in verdict.trace] == list(DEFAULT_CHAIN)
     assert all(isinstance(t["hit"], bool) and t["decision"] for t in verdict.trace)
-    assert [t["hit"] for t in verdict.trace] == [False, False, False, False, True, True]
+    assert [t["hit"] for t in verdict.trace] == [False, False, False, False, False, True, True]
 
 
 def test_stop_is_not_swallowed_by_a_steps_except_exception() -> None:

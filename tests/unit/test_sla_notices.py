@@ -22,9 +22,11 @@ from casebot.mail import parse
 from casebot.notices import (
     ACK,
     BREACH,
+    CLIENT_ESCALATION,
     COMMAND_ERRORS,
     DIGEST,
     ESCALATION,
+    ESCALATION_ACK,
     KINDS,
     PAGE,
     RELAY,
@@ -121,13 +123,15 @@ def names_the_case(text: str) -> None:
 
 
 def test_every_kind_has_a_template_that_compiles() -> None:
-    assert KINDS == (ACK, REMINDER, BREACH, ESCALATION, PAGE, DIGEST, STAFF_NOTICE, RELAY, COMMAND_ERRORS, STATUS)
+    assert KINDS == (ACK, REMINDER, BREACH, ESCALATION, PAGE, DIGEST, STAFF_NOTICE, RELAY, COMMAND_ERRORS, STATUS,
+                     CLIENT_ESCALATION, ESCALATION_ACK)
     assert templates_used() == ["acknowledgement.txt.j2", "reminder.txt.j2", "breach.txt.j2", "escalation.txt.j2",
                                 "page.txt.j2", "digest.txt.j2", "staff_notice.txt.j2", "relay.txt.j2",
-                                "command_errors.txt.j2", "status.txt.j2"]
+                                "command_errors.txt.j2", "status.txt.j2", "client_escalation.txt.j2",
+                                "escalation_ack.txt.j2"]
     Templates(None).check(templates_used())
     assert [k.name for k in KINDS] == ["ack", "remind", "breach", "escalate", "page", "digest", "notice", "relay",
-                                       "cmderr", "status"]
+                                       "cmderr", "status", "clientesc", "escack"]
 
 
 def test_keys() -> None:
@@ -168,6 +172,8 @@ def all_notices(n: Notices, subject: str = "Printer on fire") -> list[Notice]:
                    requester_name="Alice Example", status=st, why="test", to=("alice@client.example",),
                    thread=("a1@client.example",), key=f"status:{st}", now=SUMMER)
           for st in ("waiting", "resolved", "closed", "reopened")),
+        n.client_escalation(case=case, mail=m, why="subject says 'escalate'", to=STAFF, key="clientesc:t", now=SUMMER),
+        n.escalation_ack(case=case, mail=m, to=("alice@client.example",), key="escack:t", thread=(), now=SUMMER),
     ]
 
 
