@@ -13,73 +13,34 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
-from casebot import __version__, config, logs
-from casebot.case import PRIORITIES, STATUSES
+from casebot import cli_kept, config, logs
+from casebot.cli_parser import EX_CONFIG, EX_FAIL, EX_OK, EX_TEMPFAIL, EX_USAGE, build_parser
 
 if TYPE_CHECKING:
     from casebot.store import Store
 
-EX_OK, EX_FAIL, EX_USAGE, EX_TEMPFAIL, EX_CONFIG = 0, 1, 64, 75, 78
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(EX_USAGE, f"{self.prog}: error: {message}\n")  # sysexits' EX_USAGE, not argparse's 2
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="casebot", description="Email-to-case ingestion daemon.")
-    p.add_argument("--config", "-c", help="TOML file (default: $CASEBOT_CONFIG, else /etc/casebot/casebot.toml)")
-    p.add_argument("--version", action="version", version=f"casebot {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("run", help="run the daemon: watch the mailbox, deliver the outbox")
-    sub.add_parser("poll", help="one full pass: ingest everything waiting, deliver the outbox, exit")
-    sub.add_parser("ingest", help="store one message read from standard input (MTA pipe); exit 0 or 75")
-    sub.add_parser("check", help="validate the config and try the mailbox, the SMTP server and the database")
-    cases = sub.add_parser("cases", help="list or show cases")
-    csub = cases.add_subparsers(dest="cases_command", required=True, metavar="ACTION")
-    lst = csub.add_parser("list", help="list cases")
-    lst.add_argument("--status", choices=[s.value for s in STATUSES])
-    lst.add_argument("--json", action="store_true", help="print a JSON array")
-    show = csub.add_parser("show", help="show one case with its messages and audit trail")
-    show.add_argument("reference")
-    show.add_argument("--json", action="store_true", help="print a JSON object")
-    status = csub.add_parser("status", help="set a case's status (recorded in its audit trail)")
-    status.add_argument("reference")
-    status.add_argument("status", choices=[s.value for s in STATUSES])
-    status.add_argument("--why", default="set by an admin with 'casebot cases status'", help="reason recorded")
-    upd = csub.add_parser("update", help="change a case's status or priority, or record a first response")
-    upd.add_argument("reference")
-    upd.add_argument("--status", choices=[s.value for s in STATUSES])
-    upd.add_argument("--priority", choices=[p.value for p in PRIORITIES])
-    upd.add_argument("--responded", action="store_true", help="record a first staff response now")
-    upd.add_argument("--why", default="", help="reason recorded in the audit trail")
-    sla = sub.add_parser("sla", help="what casebot promises, and why a case's deadlines are what they are")
-    ssub = sla.add_subparsers(dest="sla_command", required=True, metavar="ACTION")
-    due = ssub.add_parser("due", help="the deadlines of a message arriving at each --at")
-    due.add_argument("--priority", required=True, choices=[p.value for p in PRIORITIES])
-    due.add_argument("--at", action="append", required=True, metavar="ISO8601",
-                     help="arrival time (repeatable); without an offset it is the calendar's local time")
-    due.add_argument("--plan", help="a plan name from [plans.NAME]")
-    due.add_argument("--json", action="store_true", help="print a JSON array (the only format)")
-    explain = ssub.add_parser("explain", help="a case's clocks in plain words")
-    explain.add_argument("reference")
-    rem = sub.add_parser("remind", help="one reminder scan as of now (or --at): queue what is due")
-    rem.add_argument("--at", metavar="ISO8601", help="scan as of this time (checks, catching up)")
-    rem.add_argument("--dry-run", action="store_true", help="print what would be queued, queue nothing")
-    db = sub.add_parser("db", help="database maintenance")
-    dsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    dsub.add_parser("upgrade", help="apply Alembic migrations up to the newest schema")
-    demo = sub.add_parser("demo", help="try casebot on sample mails: local Maildir in and out, SQLite, no server")
-    demo.add_argument("--dir", default="casebot-demo", help="working folder for the demo (default: ./casebot-demo)")
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
+    try:
+        return _main(args)
+    except BrokenPipeError:
+        # `casebot cases list | head`: the reader has gone, which is not an error; say nothing more.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EX_OK
+
+
+def _line(exc: BaseException) -> str:
+    """An error as one line: drivers' messages span several, and a log or an MTA wants one."""
+    return " ".join(str(exc).split())
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         if args.command == "demo":
             return _demo(Path(args.dir))
@@ -87,19 +48,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         logs.configure(settings.logging.level, settings.logging.format)
         handler = {
             "run": _run, "poll": _poll, "ingest": _ingest, "check": _check, "cases": _cases, "db": _db,
-            "sla": _sla, "remind": _remind,
+            "sla": _sla, "remind": _remind, "quarantine": cli_kept.quarantine, "messages": cli_kept.messages,
+            "attachments": cli_kept.attachments,
         }[args.command]
         return handler(settings, args)
     except config.ConfigError as exc:
+        if args.command == "ingest":
+            # A config typo must not bounce every client's mail: the MTA keeps the message and retries.
+            print(f"casebot ingest: configuration error, the MTA keeps the message: {_line(exc)}", file=sys.stderr)
+            return EX_TEMPFAIL
         print(f"casebot: configuration error: {exc}", file=sys.stderr)
         return EX_CONFIG
     except Exception as exc:
         from casebot.store import StoreError
 
+        if args.command == "ingest":
+            # Whatever went wrong on casebot's side, the message is not lost: the MTA retries it.
+            print(f"casebot ingest: not stored, the MTA keeps the message: {type(exc).__name__}: {_line(exc)}",
+                  file=sys.stderr)
+            return EX_TEMPFAIL
         if not isinstance(exc, StoreError):
             raise
         # The database is down or unreachable at start: a temporary failure (systemd restarts us).
-        print(f"casebot: database unavailable: {exc}", file=sys.stderr)
+        print(f"casebot: database unavailable: {_line(exc)}", file=sys.stderr)
         return EX_TEMPFAIL
 
 
@@ -135,7 +106,7 @@ def _ingest(settings: config.Settings, _args: argparse.Namespace) -> int:
     try:
         outcome = ingest_one(settings, raw)
     except StoreError as exc:
-        print(f"casebot ingest: database unavailable, try again later: {exc}", file=sys.stderr)
+        print(f"casebot ingest: database unavailable, try again later: {_line(exc)}", file=sys.stderr)
         return EX_TEMPFAIL
     if outcome.status == "failed":
         print(f"casebot ingest: not stored yet ({outcome.detail}); try again later", file=sys.stderr)
@@ -145,7 +116,7 @@ def _ingest(settings: config.Settings, _args: argparse.Namespace) -> int:
 
 
 def _check(settings: config.Settings, _args: argparse.Namespace) -> int:
-    from casebot.service import check
+    from casebot.check import check
 
     lines = check(settings)
     for line in lines:
@@ -163,6 +134,8 @@ def _cases(settings: config.Settings, args: argparse.Namespace) -> int:
 
     store = open_store(settings)
     try:
+        if getattr(args, "reference", None):
+            args.reference = store.canonical_reference(args.reference) or args.reference
         if args.cases_command == "list":
             return _print_cases(store, args.status, args.json)
         if args.cases_command in ("status", "update"):
@@ -237,7 +210,9 @@ def _print_case(d: dict[str, Any]) -> None:
     print(f"\nmessages ({len(d['messages'])}):")
     for m in d["messages"]:
         auto = f"  [automated: {m['automated']}]" if m["automated"] else ""
-        print(f"  {m['received_at']}  {m['from']}  {m['subject']}{auto}")
+        print(f"  [{m['id']}] {m['received_at']}  {m['from']}  {m['subject']}{auto}")
+        for defect in m["defects"]:
+            print(f"      parse defect: {defect}")
         for a in m["attachments"]:
             print(f"      attachment {a['filename']} ({a['content_type']}, {a['size']} bytes)")
     print("\naudit trail:")
@@ -320,7 +295,8 @@ def _sla(settings: config.Settings, args: argparse.Namespace) -> int:
 
     admin = Admin.open(settings)
     try:
-        lines = admin.explain(args.reference, utcnow())
+        reference = admin.store.canonical_reference(args.reference) or args.reference
+        lines = admin.explain(reference, utcnow())
     finally:
         admin.close()
     if lines is None:

@@ -34,9 +34,9 @@ from casebot.jobs.status import StatusNotifier, autoclose
 from casebot.pipeline import PipelineConfig, UnknownStep, build_chain
 from casebot.rules import PriorityRule, RulesError, parse_rules
 from casebot.sla import SlaPolicy
-from casebot.store import BadDatabaseUrl, Store, StoreError, StoreUnavailable
+from casebot.store import BadDatabaseUrl, Store, StoreUnavailable
 from casebot.templates import TemplateError, Templates
-from casebot.transport import Mailbox, MailboxUnavailable, Sender, TransportError
+from casebot.transport import Mailbox, MailboxUnavailable, Sender
 
 log = structlog.get_logger("casebot.service")
 
@@ -162,12 +162,12 @@ def deliver_policy(settings: Settings) -> DeliverPolicy:
     return DeliverPolicy(s.max_attempts, s.retry_base, s.retry_max)
 
 
-def database_url(settings: Settings) -> str:
+def database_url(settings: Settings, create: bool = True) -> str:
     url = settings.database.url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and settings.source is not None:
         # A relative SQLite path is relative to the config file, like every other path in it.
         url = "sqlite:///" + str(settings.resolve_path(url[len("sqlite:///") :]))
-    if url.startswith("sqlite:////"):
+    if url.startswith("sqlite:////") and create:
         try:
             Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -287,60 +287,6 @@ def ingest_one(settings: Settings, raw: bytes, now: Clock = clock.utcnow) -> Out
         return process(store, deps, raw, source, now())
     finally:
         store.close()
-
-
-@dataclass(frozen=True)
-class CheckLine:
-    ok: bool
-    what: str
-
-
-def check(settings: Settings) -> list[CheckLine]:
-    """`casebot check`: the configuration, the rules and templates, the database, the mailbox, the sender."""
-    lines = [CheckLine(True, f"configuration {settings.source}")]
-    build_deps(settings)
-    lines.append(CheckLine(True, "priority rules and templates load"))
-    if settings.staff.notify:
-        plans = ", ".join(settings.plans) or "none"
-        lines.append(CheckLine(True, f"reminders and breach alerts to {settings.staff.notify}, escalations to "
-                                     f"{settings.escalation.manager or '(nobody: escalation.manager is empty)'}; "
-                                     f"plans: {plans}"))
-    else:
-        lines.append(CheckLine(True, "reminders: staff.notify is empty, so reminders, breach alerts and the digest "
-                                     "are recorded on the cases but not mailed"))
-    if settings.staff.addresses and not settings.staff.authserv_id:
-        lines.append(CheckLine(True, "staff: staff.authserv_id is not set, so staff identity rests on the From "
-                                     "header alone (set it to your receiving server's authserv-id)"))
-    try:
-        store = open_store(settings)
-        lines.append(CheckLine(True, f"database {store.display_url} (schema {store.revision()})"))
-        store.close()
-    except StoreError as exc:
-        lines.append(CheckLine(False, f"database: {exc}"))
-    s = settings.mailbox
-    try:
-        mailbox = build_mailbox(settings)
-        if mailbox is None:
-            lines.append(CheckLine(True, "mailbox: kind = 'pipe' (mail arrives through 'casebot ingest')"))
-        else:
-            mailbox.open()
-            waiting = len(mailbox.pending())
-            mailbox.close()
-            where = (f"imap {s.username}@{s.host}:{s.port}/{s.folder} ({s.security}): logged in,"
-                     if s.kind == "imap" else f"maildir {settings.resolve_path(s.path)}:")
-            lines.append(CheckLine(True, f"mailbox {where} {waiting} message(s) waiting"))
-    except TransportError as exc:
-        lines.append(CheckLine(False, f"mailbox: {exc}"))
-    o = settings.outgoing
-    try:
-        sender = build_sender(settings)
-        sender.open()
-        sender.close()
-        where = f"{o.host}:{o.port} ({o.security})" if o.kind == "smtp" else str(settings.resolve_path(o.path))
-        lines.append(CheckLine(True, f"outgoing {o.kind} {where}"))
-    except TransportError as exc:
-        lines.append(CheckLine(False, f"outgoing: {exc}"))
-    return lines
 
 
 # --- admin commands on the store (no mailbox, no SMTP) -----------------------------------------------------------

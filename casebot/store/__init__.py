@@ -21,18 +21,33 @@ from casebot.store.cases import CaseOps
 from casebot.store.clocks import ClockOps
 from casebot.store.engine import BadDatabaseUrl, Database, DuplicateMessage, StoreError, StoreUnavailable
 from casebot.store.intake import IntakeOps
+from casebot.store.kept import KeptAttachment, KeptMessage, KeptOps, QuarantineItem
 from casebot.store.outbox import Claim, Claims, OutboxOps
 from casebot.store.records import CaseSummary, ClockRecord, MessageRecord, NewCase, OutboxItem
 from casebot.store.reports import ReportOps
 from casebot.store.schema import Base
 
 __all__ = [
-    "BadDatabaseUrl", "Base", "CaseSummary", "Claim", "ClockRecord", "DuplicateMessage", "MessageRecord", "NewCase",
-    "OutboxItem", "Store", "StoreError", "StoreUnavailable", "Tx",
+    "BadDatabaseUrl",
+    "Base",
+    "CaseSummary",
+    "Claim",
+    "ClockRecord",
+    "DuplicateMessage",
+    "KeptAttachment",
+    "KeptMessage",
+    "MessageRecord",
+    "NewCase",
+    "OutboxItem",
+    "QuarantineItem",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "Tx",
 ]
 
 
-class Tx(CaseOps, ClockOps, IntakeOps, OutboxOps, ReportOps):
+class Tx(CaseOps, ClockOps, IntakeOps, KeptOps, OutboxOps, ReportOps):
     """One transaction's worth of operations. Everything the ingest job writes for one message goes through a
     single `Tx`, so a message, its case, its events and its acknowledgement commit together or not at all. It also
     answers the pipeline's `Lookup` questions, inside that same transaction."""
@@ -91,6 +106,10 @@ class Store:
         return self.claims.counts()
 
     # -- read models, for the CLI --
+
+    def canonical_reference(self, text: str) -> str | None:
+        with self.transaction() as tx:
+            return tx.canonical_reference(text)
 
     def list_cases(self, status: str | None = None, now: dt.datetime | None = None) -> list[CaseSummary]:
         with self.transaction() as tx:

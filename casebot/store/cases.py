@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from casebot.case import CaseState, Priority, Status, Transition
@@ -35,6 +35,15 @@ class CaseOps:
 
     def case_id(self, reference: str) -> int | None:
         return self.session.scalar(select(Case.id).where(Case.reference == reference))
+
+    def canonical_reference(self, text: str) -> str | None:
+        """The stored reference `text` names, whatever its case (`case-000001` finds `CASE-000001`)."""
+        exact = self.session.scalar(select(Case.reference).where(Case.reference == text))
+        if exact is not None:
+            return str(exact)
+        found = self.session.scalar(select(Case.reference).where(func.upper(Case.reference) == text.strip().upper())
+                                    .order_by(Case.id).limit(1))
+        return str(found) if found is not None else None
 
     def open_case(self, new: NewCase) -> int:
         linked = self.case_id(new.linked_to) if new.linked_to else None

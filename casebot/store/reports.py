@@ -76,7 +76,8 @@ class ReportOps:
             "participants": sorted({p.address for p in case.participants}),
             "messages": [
                 {
-                    "message_id": m.message_id, "disposition": m.disposition, "from": m.sender, "subject": m.subject,
+                    "id": m.id, "message_id": m.message_id, "disposition": m.disposition, "defects": m.defects,
+                    "from": m.sender, "subject": m.subject,
                     "received_at": iso(m.received_at), "automated": m.automated, "size": len(m.raw),
                     "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size}
                                     for a in m.attachments],

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from casebot import cli, config
+from casebot import cli, cli_parser, config
 from casebot.config import ConfigError, from_mapping, load
 
 MINIMAL: dict[str, object] = {"mailbox": {"username": "support@example.com"}}
@@ -400,7 +400,7 @@ def test_cli_config_error_exits_78(
     bad = tmp_path / "casebot.toml"
     bad.write_text(content, encoding="utf-8")
     status = cli.main(["--config", str(bad), "cases", "list"])
-    assert status == 78 == cli.EX_CONFIG
+    assert status == 78 == cli_parser.EX_CONFIG
     captured = capsys.readouterr()
     assert fragment in captured.err
     assert "configuration error" in captured.err
