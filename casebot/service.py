@@ -23,6 +23,7 @@ import structlog
 
 from casebot import clock, notices
 from casebot.alerts import explain, format_local
+from casebot.automated import Patterns, PatternsError, parse_patterns
 from casebot.case import Priority
 from casebot.config import ConfigError, Settings
 from casebot.jobs.clocks import ClockPolicy
@@ -56,6 +57,22 @@ def load_rules(path: Path) -> tuple[PriorityRule, ...]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise RulesError(f"{path}: not valid TOML: {exc}") from exc
     return parse_rules(data, str(path))
+
+
+def load_patterns(settings: Settings) -> Patterns:
+    """The automated-mail patterns: `loop_guard.patterns_file`, else the shipped config/automated.toml."""
+    given = settings.loop_guard.patterns_file
+    path = settings.resolve_path(given) if given else Path(str(resources.files("casebot._config")
+                                                               .joinpath("automated.toml")))
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return parse_patterns(data, str(path))
+    except OSError as exc:
+        raise ConfigError(f"loop_guard.patterns_file: cannot read {str(path)!r}: {exc.strerror}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"loop_guard.patterns_file: {path}: not valid TOML: {exc}") from exc
+    except PatternsError as exc:
+        raise ConfigError(f"loop_guard.patterns_file: {exc}") from exc
 
 
 def own_addresses(settings: Settings) -> frozenset[str]:
@@ -100,6 +117,7 @@ def build_deps(settings: Settings) -> IngestDeps:
             ack_enabled=ack.enabled,
             ack_rate_limit=ack.rate_limit,
             ack_rate_window=dt.timedelta(minutes=ack.rate_window_minutes),
+            automated=load_patterns(settings),
             escalation_words=settings.escalation.words,
             escalation_address=settings.escalation.address,
             staff_addresses=frozenset(a.strip().lower() for a in settings.staff.addresses),

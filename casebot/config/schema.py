@@ -234,6 +234,11 @@ class DigestSettings:
 
 
 @dataclass(frozen=True)
+class LoopGuardSettings:
+    patterns_file: str = ""  # automated-mail patterns (senders, subjects per language); "" = the shipped file
+
+
+@dataclass(frozen=True)
 class PipelineSettings:
     # Built-in step names, or `package.module:Class` for a step defined elsewhere (README, "How it is built").
     steps: tuple[str, ...] = ("own_mail", "loop_guard", "sender_role", "threading", "escalation", "priority",
@@ -262,6 +267,7 @@ class Settings:
     templates: TemplatesSettings = field(default_factory=TemplatesSettings)
     sla: SlaSettings = field(default_factory=SlaSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    loop_guard: LoopGuardSettings = field(default_factory=LoopGuardSettings)
     plans: dict[str, PlanSettings] = field(default_factory=dict)
     staff: StaffSettings = field(default_factory=StaffSettings)
     escalation: EscalationSettings = field(default_factory=EscalationSettings)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from casebot.automated import Patterns
 from casebot.case import Priority, Status
 from casebot.mail import InboundMail
 from casebot.refs import ReferenceFormat
@@ -63,6 +64,8 @@ class PipelineConfig:
     ack_enabled: bool = True
     ack_rate_limit: int = 5
     ack_rate_window: dt.timedelta = dt.timedelta(hours=1)
+    # Senders and subjects that mark automated mail (config/automated.toml).
+    automated: Patterns = field(default_factory=Patterns)
     escalation_words: tuple[str, ...] = ()
     escalation_address: str = ""
     staff_addresses: frozenset[str] = frozenset()  # addresses and "@domain" entries, lower-cased

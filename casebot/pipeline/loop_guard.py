@@ -2,14 +2,17 @@
 
 Hit for `Auto-Submitted` other than `no`, `Precedence: bulk/junk/list/auto_reply`, list headers,
 `X-Auto-Response-Suppress`, `X-Autoreply`-style headers, bounces (null sender, `Return-Path: <>`, MAILER-DAEMON,
-postmaster, `multipart/report`), casebot's own addresses and `noreply@` senders. Such mail is still stored on its
-case: only automatic replies are suppressed. Must not write anything or stop the chain.
+postmaster, `multipart/report`), casebot's own addresses and `noreply@` senders; then the patterns of
+`casebot.automated` (mail-system senders, list robots, bounce and out-of-office subjects in many languages).
+Such mail is still stored on its case: only automatic replies are suppressed. Must not write anything or stop
+the chain.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from casebot.automated import Patterns
 from casebot.mail import InboundMail
 from casebot.pipeline.base import Finding, Incoming, Verdict
 
@@ -18,7 +21,7 @@ NO_REPLY_LOCALPARTS = frozenset({"noreply", "no-reply", "donotreply", "do-not-re
 BOUNCE_LOCALPARTS = frozenset({"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon", "bounce", "bounces"})
 
 
-def automation_reason(m: InboundMail, own_addresses: frozenset[str]) -> str | None:
+def automation_reason(m: InboundMail, own_addresses: frozenset[str], patterns: Patterns | None = None) -> str | None:
     """Why no automatic reply may go to this message's sender, or None."""
     auto = m.header("auto-submitted").split(";")[0].strip().lower()
     if auto and auto != "no":
@@ -47,13 +50,13 @@ def automation_reason(m: InboundMail, own_addresses: frozenset[str]) -> str | No
         return "sender is casebot's own address"
     if local in NO_REPLY_LOCALPARTS:
         return f"sender {local}@ does not accept replies"
-    return None
+    return patterns.evidence(m) if patterns is not None else None
 
 
 class LoopGuard:
     name: ClassVar[str] = "loop_guard"
 
     def __call__(self, incoming: Incoming, verdict: Verdict) -> Finding:
-        reason = automation_reason(incoming.mail, incoming.config.own_addresses)
+        reason = automation_reason(incoming.mail, incoming.config.own_addresses, incoming.config.automated)
         verdict.origin.automated = reason
         return Finding(True, "automated", reason) if reason else Finding(False, "human")

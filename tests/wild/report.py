@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from casebot import mail
+from casebot.config import from_mapping
 from casebot.pipeline.loop_guard import automation_reason
+from casebot.service import load_patterns
 
 OWN = frozenset({"support@example.com"})
+PATTERNS = load_patterns(from_mapping({"mailbox": {"kind": "pipe"}}))  # the shipped config/automated.toml
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             crashed.append((row["path"], f"{type(e).__name__}: {e}"))
             continue
         try:
-            reason = automation_reason(parsed, OWN)
+            reason = automation_reason(parsed, OWN, PATTERNS)
         except Exception as e:
             trace = traceback.format_exc(limit=2)
             crashed.append((row["path"], f"automation_reason: {type(e).__name__}: {e}\n{trace}"))
