@@ -77,9 +77,15 @@ _GENERATED_NAME = re.compile(r"[A-Za-z]{10}\.(?:txt|rtf)")
 _EXTENSIONS = {"application/pdf": ".pdf", "text/plain": ".txt", "image/png": ".png", "image/jpeg": ".jpg"}
 
 
+# Bidirectional controls and other invisible format characters (Unicode category Cf): U+202E turns
+# "invoice_fdp.exe" into what a reader sees as "invoice_exe.pdf". A file name never needs one.
+_FORMAT_CHARS = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
 def sanitize_filename(name: str, index: int, content_type: str = "") -> str:
     name = decode_header_value(name)
     name = unicodedata.normalize("NFC", name)
+    name = "".join(ch for ch in _FORMAT_CHARS.sub("", name) if unicodedata.category(ch) != "Cf")
     name = re.split(r"[\\/]", name)[-1]
     name = re.sub(r"[\x00-\x1f\x7f<>:\"|?*]", "_", name).strip().lstrip(".").strip()
     if len(name) > 180:

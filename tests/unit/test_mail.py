@@ -514,3 +514,17 @@ def test_multipart_without_boundary_still_shows_the_body() -> None:
     m = parse(raw)
     assert "wrong totals" in m.text
     assert any("raw body" in d for d in m.defects)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("invoice_\u202efdp.exe", "invoice_fdp.exe"),  # RIGHT-TO-LEFT OVERRIDE: shown as "invoice_exe.pdf"
+        ("re\u200bport\u2066.pdf\u2069", "report.pdf"),
+        ("\ufeffnotes.txt", "notes.txt"),
+        ("..\\..\\windows\\evil.dll", "evil.dll"),
+        ("a\x07b.txt", "ab.txt"),  # control characters go with the header decoding
+    ],
+)
+def test_attachment_names_lose_bidi_and_format_characters(given: str, expected: str) -> None:
+    assert sanitize_filename(given, 1) == expected
