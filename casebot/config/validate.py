@@ -124,6 +124,12 @@ def validate(s: Settings) -> None:
         raise ConfigError(f"plans: {exc}") from exc
 
 
+def _address_or_domain(path: str, value: str) -> None:
+    local, at, domain = value.strip().rpartition("@")
+    if not at or not domain or "@" in local or " " in value.strip():
+        raise ConfigError(f"{path}: not an address or '@domain': {value!r}")
+
+
 def _validate_sla_extras(s: Settings, calendar: slamod.BusinessCalendar) -> None:
     """Reminders, plans, staff, escalation and digest keys."""
     for i, share in enumerate(s.sla.reminders.at):
@@ -139,9 +145,7 @@ def _validate_sla_extras(s: Settings, calendar: slamod.BusinessCalendar) -> None
     if s.staff.notice_attachments_max_bytes < 0:
         raise ConfigError("staff.notice_attachments_max_bytes: must be 0 (list only) or more")
     for i, staff in enumerate(s.staff.addresses):
-        local, at, domain = staff.strip().rpartition("@")
-        if not at or not domain or "@" in local or " " in staff.strip():
-            raise ConfigError(f"staff.addresses[{i}]: not an address or '@domain': {staff!r}")
+        _address_or_domain(f"staff.addresses[{i}]", staff)
     _positive("escalation.window_hours", s.escalation.window_hours)
     for i, word in enumerate(s.escalation.words):
         if not word.strip():
@@ -159,9 +163,7 @@ def _validate_sla_extras(s: Settings, calendar: slamod.BusinessCalendar) -> None
         if not plan.clients:
             raise ConfigError(f"{where}.clients: list the plan's clients (addresses or '@domain')")
         for i, client in enumerate(plan.clients):
-            local, at, domain = client.strip().rpartition("@")
-            if not at or not domain or "@" in local or " " in client.strip():
-                raise ConfigError(f"{where}.clients[{i}]: not an address or '@domain': {client!r}")
+            _address_or_domain(f"{where}.clients[{i}]", client)
         for i, prio in enumerate(plan.out_of_hours):
             _choice(f"{where}.out_of_hours[{i}]", prio, PRIORITIES)
         if plan.oncall and "@" not in plan.oncall:

@@ -22,7 +22,7 @@ from casebot.jobs.clocks import ClockPolicy, apply_transition
 from casebot.jobs.escalate import EscalationPolicy, escalate
 from casebot.jobs.staff import apply_staff
 from casebot.mail import InboundMail
-from casebot.notices import CaseFacts, Notice, NoticeError, Notices
+from casebot.notices import CaseFacts, NoticeError, Notices
 from casebot.pipeline import PipelineConfig, Step, Verdict
 from casebot.sla import Deadlines, Plan
 from casebot.staff_notices import Triage
@@ -140,7 +140,7 @@ def _page_oncall(tx: Tx, deps: IngestDeps, case_id: int, facts: CaseFacts, plan:
         tx.event(case_id, now, "page.failed", why=str(exc))
         log.error("page.render_failed", reference=facts.reference, error=str(exc))
         return
-    if _enqueue(tx, case_id, notice, now):
+    if tx.queue(notice, case_id=case_id, now=now):
         tx.event(case_id, now, "page.queued", key=notice.key, to=plan.oncall, plan=plan.name,
                  why=f"{facts.priority.value} case out of hours, plan {plan.name} covers it 24x7")
         log.info("page.queued", reference=facts.reference, plan=plan.name)
@@ -163,14 +163,8 @@ def _notify_staff(tx: Tx, deps: IngestDeps, case_id: int, m: InboundMail, facts:
         tx.event(case_id, now, "notice.failed", why=str(exc))
         log.error("notice.render_failed", reference=facts.reference, error=str(exc))
         return
-    if _enqueue(tx, case_id, notice, now, known_new=True):
+    if tx.queue(notice, case_id=case_id, now=now, known_new=True):
         tx.event(case_id, now, "notice.queued", key=notice.key, to=deps.staff_notify, message_id=notice.message_id)
-
-
-def _enqueue(tx: Tx, case_id: int | None, notice: Notice, now: dt.datetime, known_new: bool = False) -> bool:
-    return tx.enqueue(key=notice.key, case_id=case_id, kind=notice.kind, envelope_from=notice.envelope_from,
-                      recipients=list(notice.recipients), message_id=notice.message_id, raw=notice.raw, now=now,
-                      known_new=known_new)
 
 
 def _queue_ack(tx: Tx, notices: Notices, m: InboundMail, to: str, case_id: int, reference: str, priority: Priority,
@@ -185,6 +179,6 @@ def _queue_ack(tx: Tx, notices: Notices, m: InboundMail, to: str, case_id: int, 
         log.error("ack.render_failed", reference=reference, error=str(exc))
         return False
     # The key derives from the message's dedupe key, which this transaction has just found new: no look-up.
-    _enqueue(tx, case_id, notice, now, known_new=True)
+    tx.queue(notice, case_id=case_id, now=now, known_new=True)
     tx.event(case_id, now, "ack.queued", key=notice.key, to=to, message_id=notice.message_id)
     return True

@@ -17,6 +17,7 @@ from typing import Protocol
 from casebot.alerts import ClockView, alerts_due, next_alert_at
 from casebot.case import Priority, Status, Transition
 from casebot.sla import Deadlines, Pause, Plan, SlaPolicy
+from casebot.sla_notices import CaseFacts
 from casebot.store import ClockRecord, Tx
 
 
@@ -74,6 +75,12 @@ class ClockPolicy:
         if alerts_due(self.sla, view, at, self.shares, self.quiet, self.escalate):
             return at
         return self.next_alert_view(view, at)
+
+
+def case_facts(rec: ClockRecord) -> CaseFacts:
+    """What a notice about a stored case may say."""
+    return CaseFacts(rec.reference, rec.subject, rec.requester, rec.requester_name, rec.priority, rec.plan,
+                     rec.status.value, rec.opened_at, rec.first_response_due, rec.resolution_due)
 
 
 def _iso(value: dt.datetime | None) -> str | None:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import structlog
 
 from casebot import case as lifecycle
-from casebot.jobs.clocks import ClockPolicy, apply_transition
+from casebot.jobs.clocks import ClockPolicy, apply_transition, case_facts
 from casebot.mail import InboundMail
-from casebot.notices import CaseFacts, Notice, NoticeError, Notices
+from casebot.notices import NoticeError, Notices
 from casebot.store import Tx
 
 log = structlog.get_logger("casebot.escalate")
@@ -28,11 +28,6 @@ log = structlog.get_logger("casebot.escalate")
 class EscalationPolicy:
     raise_priority: bool = True
     window: dt.timedelta = dt.timedelta(hours=24)
-
-
-def _enqueue(tx: Tx, case_id: int, notice: Notice, now: dt.datetime) -> bool:
-    return tx.enqueue(key=notice.key, case_id=case_id, kind=notice.kind, envelope_from=notice.envelope_from,
-                      recipients=list(notice.recipients), message_id=notice.message_id, raw=notice.raw, now=now)
 
 
 def escalate(tx: Tx, clocks: ClockPolicy, notices: Notices, policy: EscalationPolicy, case_id: int,
@@ -49,20 +44,19 @@ def escalate(tx: Tx, clocks: ClockPolicy, notices: Notices, policy: EscalationPo
         event = lifecycle.PrioritySet(now, state.priority.raised(), f"escalated by the client ({why})", m.sender.addr)
         apply_transition(tx, clocks, case_id, lifecycle.apply(state, event), now)
     rec = tx.clock_record(case_id)
-    facts = CaseFacts(rec.reference, rec.subject, rec.requester, rec.requester_name, rec.priority, rec.plan,
-                      rec.status.value, rec.opened_at, rec.first_response_due, rec.resolution_due)
+    facts = case_facts(rec)
     digest = hashlib.sha256(m.dedupe_key.encode("utf-8")).hexdigest()[:32]
     team = tuple(dict.fromkeys(a for a in (clocks.manager, clocks.notify) if a))
     try:
         if team:
             told = notices.client_escalation(case=facts, mail=m, why=why, to=team, key=f"clientesc:{digest}",
                                              now=now)
-            if _enqueue(tx, case_id, told, now):
+            if tx.queue(told, case_id=case_id, now=now):
                 tx.event(case_id, now, "escalation.notified", to=list(team), key=told.key)
         answer_to = m.reply_to.addr if m.reply_to and m.reply_to.addr else m.sender.addr
         answer = notices.escalation_ack(case=facts, mail=m, to=(answer_to,), key=f"escack:{digest}",
                                         thread=tx.client_message_ids(case_id), now=now)
-        _enqueue(tx, case_id, answer, now)
+        tx.queue(answer, case_id=case_id, now=now)
     except NoticeError as exc:
         tx.event(case_id, now, "escalation.failed", why=str(exc))
         log.error("escalation.render_failed", reference=rec.reference, error=str(exc))

@@ -17,8 +17,8 @@ import structlog
 
 from casebot.alerts import Alert, alerts_due, time_left
 from casebot.case import PRIORITIES, Status
-from casebot.jobs.clocks import ClockPolicy
-from casebot.notices import CaseFacts, DigestFacts, Notice, NoticeError, Notices, alert_key, digest_key
+from casebot.jobs.clocks import ClockPolicy, case_facts
+from casebot.notices import DigestFacts, NoticeError, Notices, alert_key, digest_key
 from casebot.store import ClockRecord, Store, StoreError, Tx
 
 log = structlog.get_logger("casebot.remind")
@@ -33,19 +33,8 @@ class RemindStats:
     planned: list[str] = field(default_factory=list)  # with dry_run: what would be queued, one line each
 
 
-def facts(rec: ClockRecord) -> CaseFacts:
-    return CaseFacts(rec.reference, rec.subject, rec.requester, rec.requester_name, rec.priority, rec.plan,
-                     rec.status.value, rec.opened_at, rec.first_response_due, rec.resolution_due)
-
-
 def _recipient(clocks: ClockPolicy, alert: Alert) -> str:
     return clocks.manager if alert.kind == "escalation" else clocks.notify
-
-
-def _enqueue(tx: Tx, case_id: int | None, notice: Notice, now: dt.datetime, known_new: bool = False) -> bool:
-    return tx.enqueue(key=notice.key, case_id=case_id, kind=notice.kind, envelope_from=notice.envelope_from,
-                      recipients=list(notice.recipients), message_id=notice.message_id, raw=notice.raw, now=now,
-                      known_new=known_new)
 
 
 def _key(rec: ClockRecord, alert: Alert) -> str:
@@ -68,12 +57,12 @@ def _alert(tx: Tx, clocks: ClockPolicy, notices: Notices, rec: ClockRecord, aler
     pauses = view.pauses if alert.target == "resolution" else ()
     left = time_left(clocks.sla, rec.priority, alert.due, now, view.plan, pauses)
     try:
-        notice = notices.alert(alert, facts(rec), (to,), now, left)
+        notice = notices.alert(alert, case_facts(rec), (to,), now, left)
     except NoticeError as exc:
         tx.event(rec.id, now, f"{alert.kind}.failed", target=alert.target, why=str(exc))
         log.error(f"{alert.kind}.render_failed", reference=rec.reference, error=str(exc))
         return
-    if _enqueue(tx, rec.id, notice, now, known_new=True):
+    if tx.queue(notice, case_id=rec.id, now=now, known_new=True):
         tx.event(rec.id, now, f"{notice.kind}.queued", key=notice.key, to=to, target=alert.target,
                  threshold=alert.threshold, due=alert.due.isoformat(), reached_at=alert.at.isoformat())
         stats.queued[alert.kind] = stats.queued.get(alert.kind, 0) + 1
@@ -141,9 +130,9 @@ def digest(store: Store, clocks: ClockPolicy, notices: Notices, now: dt.datetime
             counts = tx.open_counts()
             summary = DigestFacts(
                 open_by_priority={p.value: counts.get(p.value, 0) for p in PRIORITIES},
-                due_today=tuple(facts(r) for r in recs if _due_on(clocks, r, day)),
-                breached=tuple((facts(r), b) for r in recs if (b := _breached(clocks, r, now))),
-                waiting_oldest=tuple(facts(r) for r in sorted(
+                due_today=tuple(case_facts(r) for r in recs if _due_on(clocks, r, day)),
+                breached=tuple((case_facts(r), b) for r in recs if (b := _breached(clocks, r, now))),
+                waiting_oldest=tuple(case_facts(r) for r in sorted(
                     (r for r in recs if r.status is Status.WAITING), key=lambda r: r.paused_since or r.opened_at)),
             )
             try:
@@ -151,7 +140,7 @@ def digest(store: Store, clocks: ClockPolicy, notices: Notices, now: dt.datetime
             except NoticeError as exc:
                 log.error("digest.render_failed", error=str(exc))
                 return None
-            if not _enqueue(tx, None, notice, now):
+            if not tx.queue(notice, case_id=None, now=now):
                 return None
     except StoreError:
         # Another instance queued today's digest between our look and our insert: its unique key held.

@@ -22,7 +22,7 @@ from casebot import commands
 from casebot.case import Priority, Status
 from casebot.jobs.clocks import ClockPolicy, apply_transition
 from casebot.mail import InboundMail, reply
-from casebot.notices import Notice, NoticeError, Notices
+from casebot.notices import NoticeError, Notices
 from casebot.pipeline import CaseView, Verdict
 from casebot.pipeline.sender_role import is_staff
 from casebot.store import MessageRecord, Tx
@@ -38,11 +38,6 @@ class StaffResult:
 
 def relay_key(dedupe_key: str) -> str:
     return "relay:" + hashlib.sha256(dedupe_key.encode("utf-8")).hexdigest()[:40]
-
-
-def _enqueue(tx: Tx, case_id: int, notice: Notice, now: dt.datetime) -> bool:
-    return tx.enqueue(key=notice.key, case_id=case_id, kind=notice.kind, envelope_from=notice.envelope_from,
-                      recipients=list(notice.recipients), message_id=notice.message_id, raw=notice.raw, now=now)
 
 
 def apply_staff(tx: Tx, clocks: ClockPolicy, notices: Notices, staff: frozenset[str], own: frozenset[str],
@@ -106,7 +101,7 @@ def apply_staff(tx: Tx, clocks: ClockPolicy, notices: Notices, staff: frozenset[
         tx.event(view.id, now, "relay.failed", why=str(exc))
         log.error("relay.render_failed", reference=view.reference, error=str(exc))
         return StaffResult("staff-reply")
-    if _enqueue(tx, view.id, notice, now):
+    if tx.queue(notice, case_id=view.id, now=now):
         tx.event(view.id, now, "relay.queued", key=notice.key, to=to, by=by, message_id=notice.message_id)
     return StaffResult("staff-reply", relayed=len(to))
 
@@ -121,4 +116,4 @@ def _command_errors(tx: Tx, notices: Notices, m: InboundMail, view: CaseView,
     except NoticeError as exc:
         log.error("command_errors.render_failed", reference=view.reference, error=str(exc))
         return
-    _enqueue(tx, view.id, notice, now)
+    tx.queue(notice, case_id=view.id, now=now)

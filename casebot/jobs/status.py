@@ -52,8 +52,7 @@ class StatusNotifier:
             tx.event(case_id, at, "status_notice.failed", why=str(exc))
             log.error("status_notice.render_failed", reference=rec.reference, error=str(exc))
             return
-        if tx.enqueue(key=notice.key, case_id=case_id, kind=notice.kind, envelope_from=notice.envelope_from,
-                      recipients=list(notice.recipients), message_id=notice.message_id, raw=notice.raw, now=at):
+        if tx.queue(notice, case_id=case_id, now=at):
             tx.event(case_id, at, "status_notice.queued", key=notice.key, status=which, to=rec.requester)
 
 

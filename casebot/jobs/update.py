@@ -56,9 +56,3 @@ def update_case(
             kinds += [c.kind for c in transition.changes]
             state = transition.after
         return Updated(reference, before, state, tuple(kinds))
-
-
-def set_status(store: Store, clocks: ClockPolicy, reference: str, status: Status, now: dt.datetime, why: str,
-               by: str = "admin") -> Updated | None:
-    """Set a case's status; None when there is no such case. Setting the status it has changes nothing."""
-    return update_case(store, clocks, reference, now, status=status, why=why, by=by)

@@ -13,7 +13,7 @@ import datetime as dt
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
@@ -22,8 +22,31 @@ from casebot.store.records import OutboxItem
 from casebot.store.schema import Case, Event, Outbox
 
 
+class Queueable(Protocol):
+    """A built mail (`notices.Notice`): what the outbox needs of it."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def envelope_from(self) -> str: ...
+    @property
+    def recipients(self) -> tuple[str, ...]: ...
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def raw(self) -> bytes: ...
+
+
 class OutboxOps:
     session: Session
+
+    def queue(self, notice: Queueable, *, case_id: int | None, now: dt.datetime, known_new: bool = False) -> bool:
+        """Queue a built notice under its own idempotency key (see `enqueue`)."""
+        return self.enqueue(key=notice.key, case_id=case_id, kind=notice.kind, envelope_from=notice.envelope_from,
+                            recipients=list(notice.recipients), message_id=notice.message_id, raw=notice.raw,
+                            now=now, known_new=known_new)
 
     def outbox_has(self, key: str) -> bool:
         return self.session.scalar(select(Outbox.id).where(Outbox.key == key)) is not None
