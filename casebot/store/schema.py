@@ -103,6 +103,7 @@ class Participant(Base):
 
 class Message(Base):
     __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_sender_arrived", "sender", "arrived_at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # NOT NULL and unique: the idempotency key of ingestion (Message-ID + content hash).
     dedupe_key: Mapped[str] = mapped_column(String(300), unique=True, nullable=False)
@@ -122,6 +123,11 @@ class Message(Base):
     trace: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False)
     defects: Mapped[list[str]] = mapped_column(JSON, nullable=False)
     raw: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    # When the mail server says the message arrived (IMAP INTERNALDATE, the top Received header, the Maildir file
+    # time); NULL when nothing said. The acknowledgement rate limit counts by this, not by the moment of ingest.
+    arrived_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Set when retention or an erasure emptied raw and body (the row stays for threading and statistics).
+    purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     attachments: Mapped[list[AttachmentRow]] = relationship(lazy="select")
 
@@ -135,6 +141,7 @@ class AttachmentRow(Base):
     size: Mapped[int] = mapped_column(Integer, nullable=False)
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # data emptied by retention or erasure
 
 
 class Event(Base):
@@ -160,13 +167,30 @@ class Outbox(Base):
     primary_recipient: Mapped[str] = mapped_column(String(320), nullable=False, index=True)
     message_id: Mapped[str] = mapped_column(String(998), nullable=False, index=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
-    status: Mapped[str] = mapped_column(String(12), nullable=False, index=True)  # pending, sent, failed
+    status: Mapped[str] = mapped_column(String(12), nullable=False, index=True)  # pending, sent, failed, bounced
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
     claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # A bounce (DSN or mailer dialect) for this mail: status becomes "bounced", with who failed and why.
+    bounced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    bounce_recipient: Mapped[str | None] = mapped_column(String(320))
+    bounce_diagnostic: Mapped[str | None] = mapped_column(Text)
+    bounce_message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+
+
+class AdminLog(Base):
+    """What admins and the housekeeping jobs did outside any one case: erasures, retention runs (who, when, how much)."""
+
+    __tablename__ = "admin_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    actor: Mapped[str] = mapped_column(String(120), nullable=False)
+    action: Mapped[str] = mapped_column(String(40), nullable=False)
+    subject: Mapped[str] = mapped_column(String(320), nullable=False, default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
 
 
 class IngestFailure(Base):
