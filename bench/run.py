@@ -20,11 +20,9 @@ import datetime as dt
 import hashlib
 import json
 import os
-import platform
 import re
 import shutil
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -42,6 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 import corpus  # noqa: E402
+from machine import cpu_probe_ms, machine_info  # noqa: E402
 from servers import DovecotServer, PostgresDatabase, SmtpSink  # noqa: E402
 
 POSTGRES_URL_ENV = "CASEBOT_TEST_POSTGRES_URL"
@@ -84,60 +83,6 @@ format = "json"
 
 def log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-# --- machine --------------------------------------------------------------------------------------------------
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def _mem_total_mib() -> int:
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) // 1024
-    return 0
-
-
-def _command_output(args: list[str]) -> str:
-    try:
-        return subprocess.run(args, capture_output=True, text=True, timeout=10, check=False).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
-def machine_info() -> dict[str, Any]:
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu_model": _cpu_model(),
-        "ram_mib": _mem_total_mib(),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "python_executable": sys.executable,
-        "sqlite": sqlite3.sqlite_version,
-        "dovecot": _command_output([shutil.which("dovecot") or "/usr/sbin/dovecot", "--version"]),
-        "loadavg_before": list(os.getloadavg()),
-    }
-
-
-def cpu_probe_ms(repeat: int = 5) -> float:
-    """Best of `repeat` timings of a fixed pure-Python loop (about 125 ms on this machine when its host is quiet).
-
-    A shared VM's speed moves with its neighbours' load, which no load average inside the VM shows; a probe
-    taken before and after the measured poll says how fast the machine was at the time."""
-    best = float("inf")
-    for _ in range(repeat):
-        started, total = time.perf_counter(), 0
-        for i in range(3_000_000):
-            total += i * i
-        best = min(best, time.perf_counter() - started)
-    return round(best * 1000, 1)
 
 
 # --- which casebot -------------------------------------------------------------------------------------------
@@ -262,9 +207,41 @@ def run_child(argv: list[str], workdir: Path, name: str, timeout: float) -> Chil
     )
 
 
-def casebot(config: Path, *args: str, wrapper: Sequence[str] = (), prefix: Sequence[str] = ()) -> list[str]:
-    """`python -m casebot --config X ARGS`, optionally under a wrapper command (py-spy) or interpreter options."""
+def casebot(
+    config: Path, *args: str, wrapper: Sequence[str] = (), prefix: Sequence[str] = (), counts: Path | None = None
+) -> list[str]:
+    """`python -m casebot --config X ARGS`, optionally under a wrapper command (py-spy) or interpreter options,
+    or through bench/sqlcount.py (which counts SQL statements, commits and mail-parser passes into `counts`)."""
+    if counts is not None:
+        entry = [str(Path(__file__).resolve().parent / "sqlcount.py"), str(counts), "--"]
+        return [*wrapper, sys.executable, *prefix, *entry, "--config", str(config), *args]
     return [*wrapper, sys.executable, *prefix, "-m", "casebot", "--config", str(config), *args]
+
+
+@dataclass
+class Work:
+    """Database and parsing work of the first poll, per message (bench/sqlcount.py's counts)."""
+
+    ingest_statements_per_msg: float
+    ingest_commits_per_msg: float
+    deliver_statements_per_mail: float
+    parses_per_msg: float
+    totals: dict[str, dict[str, int]]
+
+
+def read_work(path: Path, n: int, delivered: int) -> Work | None:
+    try:
+        counts: dict[str, dict[str, int]] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    st, cm = counts.get("statements", {}), counts.get("commits", {})
+    return Work(
+        ingest_statements_per_msg=round(st.get("ingest", 0) / n, 2),
+        ingest_commits_per_msg=round(cm.get("ingest", 0) / n, 3),
+        deliver_statements_per_mail=round(st.get("deliver", 0) / delivered, 2) if delivered else 0.0,
+        parses_per_msg=round(sum(counts.get("parses", {}).values()) / n, 2),
+        totals=counts,
+    )
 
 
 def profiler_argv(args: argparse.Namespace) -> tuple[list[str], list[str], str]:
@@ -452,6 +429,7 @@ class RunResult:
     second_poll_new_acks: int
     second_poll_seen: int
     phases: Phases | None = None
+    work: Work | None = None
     profile: str | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -491,7 +469,9 @@ def one_run(
         probe_before = cpu_probe_ms()
         load_before = os.getloadavg()[0]
         log(f"running casebot poll ({args.database}{', ' + how if how else ''}; load average {load_before:.2f}) ...")
-        first = run_child(casebot(config, "poll", wrapper=wrapper, prefix=prefix), workdir, "poll1", args.timeout)
+        counts = None if args.no_count else workdir / "work.json"
+        first = run_child(casebot(config, "poll", wrapper=wrapper, prefix=prefix, counts=counts), workdir, "poll1",
+                          args.timeout)
         log(f"casebot poll: exit {first.returncode} in {first.wall_s:.2f} s, peak RSS {first.maxrss_mib:.0f} MiB")
         probe_after = cpu_probe_ms()
         problems: list[str] = []
@@ -543,6 +523,7 @@ def one_run(
         second_poll_seen=poll2.seen, profile=str(Path(args.profile or args.py_spy).resolve())
         if (args.profile or args.py_spy) else None,
         phases=parse_phases(first) if args.phases else None, problems=problems,
+        work=read_work(counts, n, poll1.delivered) if counts is not None else None,
     )
 
 
@@ -563,6 +544,10 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("messages per CPU second", "msgs_per_cpu_s"),
     ("load average before (1 min)", "loadavg_1min_before"),
     ("CPU probe ms before / after", "probe"),
+    ("SQL statements per message (ingest)", "w_st"),
+    ("commits per message (ingest)", "w_cm"),
+    ("SQL statements per delivered mail", "w_dl"),
+    ("mail-parser passes per message", "w_pa"),
     ("second poll: wall s (fixed cost)", "second_poll_wall_s"),
     ("second poll: new cases / acks", "second"),
     ("left unprocessed / quarantined", "left"),
@@ -578,6 +563,12 @@ def _cell(r: RunResult, key: str) -> str:
         return f"{r.cpu_probe_ms_before} / {r.cpu_probe_ms_after}"
     if key == "left":
         return f"{r.inbox_unprocessed} / {r.quarantined}"
+    if key.startswith("w_"):
+        if r.work is None:
+            return "-"
+        field_name = {"w_st": "ingest_statements_per_msg", "w_cm": "ingest_commits_per_msg",
+                      "w_dl": "deliver_statements_per_mail", "w_pa": "parses_per_msg"}[key]
+        return str(getattr(r.work, field_name))
     return str(getattr(r, key))
 
 
@@ -640,6 +631,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--patch", action="append", default=[], metavar="FILE",
                    help="with --git-ref: apply this diff (git apply, paths like casebot/store.py) to the exported "
                    "copy before measuring, to try a performance fix without touching the work tree; repeatable")
+    p.add_argument("--no-count", action="store_true",
+                   help="run the first poll as plain `python -m casebot` (no SQL/commit/parse counting), to "
+                   "measure what counting costs")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds before a casebot child is killed")
     p.add_argument("--floor", type=float, default=100.0, help="messages/s the run must reach (default 100)")
     p.add_argument("--keep", action="store_true", help="keep the temp folders (config, DB, child output)")
@@ -657,7 +651,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    machine = machine_info()
+    machine = machine_info(dovecot=True)
     snapshot_dir: Path | None = None
     if args.git_ref:
         snapshot_dir = Path(tempfile.mkdtemp(prefix="casebot-bench-src-"))

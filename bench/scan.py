@@ -25,9 +25,7 @@ import contextlib
 import datetime as dt
 import json
 import os
-import platform
 import random
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -49,6 +47,7 @@ from casebot.store.schema import Case, Outbox, Participant
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from machine import cpu_probe_ms, machine_info  # noqa: E402
 from servers import PostgresDatabase  # noqa: E402
 
 if TYPE_CHECKING:
@@ -72,48 +71,6 @@ SUBJECTS = ("Cannot log in", "Invoice {n} is wrong", "Export to CSV fails", "VPN
 
 def log(message: str) -> None:
     print(f"[scan] {message}", file=sys.stderr, flush=True)
-
-
-# --- machine --------------------------------------------------------------------------------------------------
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def _mem_total_mib() -> int:
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) // 1024
-    return 0
-
-
-def cpu_probe_ms(repeat: int = 5) -> float:
-    """Best of `repeat` timings of bench/run.py's fixed pure-Python loop (about 125 ms on a quiet host)."""
-    best = float("inf")
-    for _ in range(repeat):
-        started, total = time.perf_counter(), 0
-        for i in range(3_000_000):
-            total += i * i
-        best = min(best, time.perf_counter() - started)
-    return round(best * 1000, 1)
-
-
-def machine_info() -> dict[str, Any]:
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu_model": _cpu_model(),
-        "ram_mib": _mem_total_mib(),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "loadavg_before": [round(x, 2) for x in os.getloadavg()],
-    }
 
 
 # --- the store --------------------------------------------------------------------------------------------------
