@@ -130,9 +130,21 @@ class Daemon:
                 # A follower asks again soon: the leader may have died (its lock goes with its connection).
                 self.stop.wait(s.mailbox.poll_interval if mailbox is None else 5.0)
                 if not leader and mailbox is not None:
-                    leader = self.runtime.store.acquire_leader(lock)
+                    try:
+                        leader = self.runtime.store.acquire_leader(lock)
+                    except (StoreUnavailable, StoreError) as exc:  # the database is away: ask again later
+                        log.warning("database.unavailable", error=str(exc))
+                    if leader:
+                        log.info("mailbox.leader_acquired", lock=lock)
                 continue
             try:
+                if not self.runtime.store.holds_leader():
+                    # The lock went with its connection (database restart or failover): another instance may
+                    # hold the mailbox now. Follow, and try to take it again; the dedupe key keeps a message
+                    # that two instances both fetched in one case either way.
+                    log.warning("mailbox.leader_lost", lock=lock)
+                    leader = False
+                    continue
                 stats = self.runtime.ingest_once(self.stop)
                 if stats.seen:
                     log.info("ingest.tick", seen=stats.seen, **stats.counts)

@@ -82,6 +82,9 @@ class Store:
     def acquire_leader(self, name: str) -> bool:
         return self.db.acquire_leader(name)
 
+    def holds_leader(self) -> bool:
+        return self.db.holds_leader()
+
     def upgrade(self) -> str | None:
         return self.db.upgrade()
 

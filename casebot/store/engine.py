@@ -8,6 +8,7 @@ lets one instance hold the mailbox. Must not know any table but through the sche
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -145,6 +146,25 @@ class Database:
         else:
             conn.close()
         return got
+
+    def holds_leader(self) -> bool:
+        """Whether the leader lock is still ours. The lock lives and dies with its connection: after a database
+        restart or failover that connection is gone, and so is the lock (another instance may hold it now). One
+        round trip on the dedicated connection tells; a dead one is dropped, so `acquire_leader` can try again."""
+        if self.is_sqlite:
+            return True
+        if self._leader_conn is None:
+            return False
+        try:
+            self._leader_conn.execute(text("SELECT 1"))
+            self._leader_conn.commit()
+            return True
+        except Exception:  # any driver error here means the connection, and with it the lock, is gone
+            with contextlib.suppress(Exception):
+                self._leader_conn.invalidate()
+                self._leader_conn.close()
+            self._leader_conn = None
+            return False
 
     # -- schema --
 
