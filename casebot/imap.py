@@ -187,6 +187,7 @@ class ImapMailbox:
                     self.close()
                     raise MailboxUnavailable("IMAP connection dropped during IDLE")
                 if any(r[-1] == b"BYE" or (len(r) > 1 and r[1] in (b"EXISTS", b"RECENT")) for r in responses):
+                    log.debug("mailbox.idle_notice", folder=self.s.folder)  # bench/latency.py starts its clock here
                     return
         finally:
             if self.client is not None:

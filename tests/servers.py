@@ -468,6 +468,7 @@ class ReceivedMessage:
     mail_from: str
     rcpt_tos: list[str]
     content: bytes
+    received_at: float = 0.0  # time.time() when DATA was accepted (bench/latency.py measures up to here)
 
 
 class SmtpSink:
@@ -563,6 +564,7 @@ class SmtpSink:
                     mail_from=envelope.mail_from or "",
                     rcpt_tos=list(envelope.rcpt_tos),
                     content=bytes(content),
+                    received_at=time.time(),
                 )
             )
             return "250 OK"
