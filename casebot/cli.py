@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from casebot import cli_kept, config, logs
+from casebot import cli_kept, cli_oauth, cli_privacy, cli_status, config, logs
 from casebot.cli_parser import EX_CONFIG, EX_FAIL, EX_OK, EX_TEMPFAIL, EX_USAGE, build_parser
 
 if TYPE_CHECKING:
@@ -49,7 +49,8 @@ def _main(args: argparse.Namespace) -> int:
         handler = {
             "run": _run, "poll": _poll, "ingest": _ingest, "check": _check, "cases": _cases, "db": _db,
             "sla": _sla, "remind": _remind, "quarantine": cli_kept.quarantine, "messages": cli_kept.messages,
-            "attachments": cli_kept.attachments,
+            "attachments": cli_kept.attachments, "oauth": cli_oauth.oauth,
+            "status": cli_status.status, "privacy": cli_privacy.privacy, "retention": cli_privacy.retention,
         }[args.command]
         return handler(settings, args)
     except config.ConfigError as exc:
@@ -94,15 +95,20 @@ def _poll(settings: config.Settings, _args: argparse.Namespace) -> int:
 
 
 def _ingest(settings: config.Settings, _args: argparse.Namespace) -> int:
-    """MTA pipe (`| casebot ingest`): 0 = stored (or already stored, or quarantined: nothing lost), 75 = the
-    MTA keeps the message and retries later."""
+    """MTA pipe (`| casebot ingest`): 0 = stored (or already stored, or quarantined - an empty message too -:
+    nothing lost; a mail over mailbox.max_message_bytes is stored unparsed), 75 = the MTA keeps the message and
+    retries later."""
+    import os
+
     from casebot.service import ingest_one
     from casebot.store import StoreError
 
+    # The MTA's pipe user and the daemon share the state directory through the `casebot` group (README, "Mail
+    # from an MTA pipe"): what this process creates (the SQLite file on first use; its -wal/-shm copy its mode)
+    # is group-writable, never world-readable, whatever umask the MTA gave (Postfix's pipe: 077).
+    os.umask(0o007)
+    # An empty or whitespace-only message is recorded too (quarantined, "empty message"; exit 0), never refused.
     raw = sys.stdin.buffer.read()
-    if not raw.strip():
-        print("casebot ingest: empty message on standard input", file=sys.stderr)
-        return EX_USAGE
     try:
         outcome = ingest_one(settings, raw)
     except StoreError as exc:
@@ -222,12 +228,17 @@ def _print_case(d: dict[str, Any]) -> None:
     print("\noutbox:")
     for o in d["outbox"] or [{"kind": "(nothing queued)", "to": [], "status": "", "attempts": 0, "key": ""}]:
         print(f"  {o['kind']} to {', '.join(o['to'])}: {o['status']} after {o['attempts']} attempt(s)")
+        if o.get("bounced_at"):
+            print(f"      bounced {o['bounced_at']}: {o['bounce_recipient'] or '(recipient unknown)'}: "
+                  f"{o['bounce_diagnostic'] or '(no diagnostic)'} (message {o['bounce_message']})")
 
 
 def _db(settings: config.Settings, args: argparse.Namespace) -> int:
     from casebot.service import make_store
     from casebot.store import StoreError
 
+    if args.db_command == "backup":
+        return cli_privacy.backup(settings, args)
     store = make_store(settings)
     try:
         before = store.revision()

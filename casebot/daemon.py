@@ -3,13 +3,16 @@
 Owns the daemon's life cycle: the mailbox loop in the main thread (IDLE or poll, look again after a pass that
 stored mail, reconnect with backoff), the scheduled jobs on APScheduler's thread pool (deliver, the reminder
 scan, the daily digest; each a `Runtime` method given the same clock), SIGTERM finishing the message in hand,
-sd_notify READY/WATCHDOG/STOPPING and, on PostgreSQL, the advisory lock that lets one instance hold the mailbox.
+sd_notify READY/WATCHDOG/STOPPING, on PostgreSQL the advisory lock that lets one instance hold the mailbox, and
+the daemon's health: the `/metrics` and `/healthz` listener (`metrics.listen`) up from start to stop, its facts
+published to the state file every few seconds for `casebot status`.
 The only importer of apscheduler. Must not contain mail logic or SQL, or build adapters (the composition root,
 `service`, does).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import socket
@@ -20,8 +23,8 @@ from typing import Any
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from casebot import clock
-from casebot.config import Settings
+from casebot import clock, housekeeping, metrics, monitor
+from casebot.config import ConfigError, Settings
 from casebot.service import Clock, Runtime
 from casebot.store import StoreError, StoreUnavailable
 from casebot.transport import MailboxUnavailable
@@ -53,6 +56,8 @@ class Daemon:
         self.runtime = Runtime.build(settings, now)
         self.stop = threading.Event()
         self.scheduler = BackgroundScheduler(timezone="UTC")
+        self.reporter = monitor.Reporter(settings, self.runtime.metrics, now, "daemon")
+        self.listener: metrics.Listener | None = None
 
     def _job(self, name: str, run: Callable[[], None]) -> Callable[[], None]:
         def tick() -> None:
@@ -84,6 +89,28 @@ class Daemon:
         if self.runtime.digest_once():
             self.scheduler.modify_job("deliver", next_run_time=clock.utcnow())
 
+    def _publish(self) -> None:
+        monitor.sync_tokens(self.runtime.token_statuses())
+        self.reporter.publish()
+
+    def _health(self) -> tuple[bool, dict[str, Any]]:
+        """/healthz: the verdict on this daemon's own facts and the database, as of now."""
+        monitor.sync_tokens(self.runtime.token_statuses())
+        verdict = monitor.live(self.runtime.store, self.reporter, monitor.thresholds(self.settings))
+        return verdict.healthy, verdict.as_json()
+
+    def _listen(self) -> None:
+        address = self.settings.metrics.address
+        if address is None:
+            return
+        try:
+            self.listener = metrics.Listener(*address, self.runtime.metrics, self._health)
+        except OSError as exc:
+            self.runtime.close()
+            raise ConfigError(f"metrics.listen: cannot listen on {self.settings.metrics.listen!r}: "
+                              f"{exc.strerror or exc}") from exc
+        log.info("metrics.listening", host=address[0], port=self.listener.port)
+
     def jobs(self) -> dict[str, tuple[Callable[[], None], float]]:
         """Scheduled jobs: name -> (run, interval in seconds). A new periodic job is one entry here. The database
         holds every deadline; these are only tickers, so a tick missed during downtime is caught up by the next."""
@@ -91,7 +118,16 @@ class Daemon:
             "deliver": (self._deliver, self.settings.daemon.deliver_interval),
             "remind": (self._remind, self.settings.sla.reminders.scan_interval),
             "digest": (self._digest, 60.0),
+            "health": (self._publish, min(15.0, self.settings.health.stale_seconds / 3)),
+            **({"retention": (self._retention, 86400.0)} if self.settings.retention.enabled else {}),
         }
+
+    def _retention(self) -> None:
+        """The daily purge ([retention]); a run that hit `retention.batch` goes on a minute later."""
+        done = housekeeping.retention_once(self.runtime.store, self.settings, self.now())
+        log.info("retention.run", **done.counts(), more=done.more)
+        if done.more:
+            self.scheduler.modify_job("retention", next_run_time=clock.utcnow() + dt.timedelta(minutes=1))
 
     def _signal(self, signum: int, _frame: Any) -> None:
         log.info("daemon.stopping", signal=signal.Signals(signum).name)
@@ -104,6 +140,8 @@ class Daemon:
         s = self.settings
         lock = f"casebot-mailbox:{s.mailbox.kind}:{s.mailbox.host}:{s.mailbox.username}:{s.mailbox.folder}"
         leader = self.runtime.store.acquire_leader(lock) if self.runtime.mailbox else True
+        self.runtime.metrics.watching(leader and self.runtime.mailbox is not None)
+        self._listen()
         for name, (run, seconds) in self.jobs().items():
             self.scheduler.add_job(self._job(name, run), "interval", seconds=seconds, id=name, max_instances=1,
                                    coalesce=True, next_run_time=clock.utcnow(), misfire_grace_time=None)
@@ -117,6 +155,9 @@ class Daemon:
             self._mailbox_loop(lock, leader)
         finally:
             self.scheduler.shutdown(wait=True)  # waits for a delivery in flight to finish its message
+            if self.listener is not None:
+                self.listener.close()
+            self.reporter.publish(running=False)
             self.runtime.close()
             log.info("daemon.stopped")
         return 0
@@ -136,6 +177,7 @@ class Daemon:
                         log.warning("database.unavailable", error=str(exc))
                     if leader:
                         log.info("mailbox.leader_acquired", lock=lock)
+                        self.runtime.metrics.watching(True)
                 continue
             try:
                 if not self.runtime.store.holds_leader():
@@ -144,8 +186,10 @@ class Daemon:
                     # that two instances both fetched in one case either way.
                     log.warning("mailbox.leader_lost", lock=lock)
                     leader = False
+                    self.runtime.metrics.watching(False)
                     continue
                 stats = self.runtime.ingest_once(self.stop)
+                self.reporter.publish(if_changed=True)
                 if stats.seen:
                     log.info("ingest.tick", seen=stats.seen, **stats.counts)
                     self.scheduler.modify_job("deliver", next_run_time=clock.utcnow())
@@ -155,9 +199,14 @@ class Daemon:
                     # wait only after a pass that found nothing new (failures retry on the next round).
                     continue
                 if not self.stop.is_set():
-                    mailbox.wait(s.mailbox.poll_interval, self.stop)
+                    self.runtime.metrics.idle(s.mailbox.kind == "imap" and s.mailbox.idle)
+                    try:
+                        mailbox.wait(s.mailbox.poll_interval, self.stop)
+                    finally:
+                        self.runtime.metrics.idle(False)
             except (MailboxUnavailable, StoreUnavailable, StoreError) as exc:
                 log.warning("mailbox.unavailable", error=str(exc), retry_in=round(delay, 1))
+                self.reporter.publish(if_changed=True)
                 mailbox.close()
                 self.stop.wait(delay)
                 delay = min(delay * 2, s.mailbox.reconnect_max_delay)

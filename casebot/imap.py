@@ -1,14 +1,19 @@
 """IMAP mailbox adapter: the only importer of imapclient.
 
-Owns the connection (TLS verified by default, STARTTLS, socket timeouts), folder selection and UIDVALIDITY,
-listing messages not yet processed (UNKEYWORD, or everything left in the folder when processed mail is moved),
-fetching with `BODY.PEEK[]` so `\\Seen` stays the humans', marking processed (keyword or MOVE), quarantine
+Owns the connection (TLS verified by default, STARTTLS, socket timeouts), the login (LOGIN with a password, or
+SASL XOAUTH2 / OAUTHBEARER with a `casebot.oauth` token, refreshed and retried once after a rejection), folder
+selection and UIDVALIDITY, listing messages not yet processed (UNKEYWORD, or everything left in the folder when
+processed mail is moved),
+fetching with `BODY.PEEK[]` so `\\Seen` stays the humans' (with INTERNALDATE, the arrival time the rate limit
+counts by; RFC822.SIZE first when `max_message_bytes` is set, so a mail over it is fetched only as its first
+256 KiB), marking processed (keyword or MOVE), quarantine
 (MOVE to a folder) and IDLE waits that notice a dead connection. Must not parse mail or touch the database.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import socket
 import ssl
 import threading
@@ -22,7 +27,8 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from casebot.config import MailboxSettings
-from casebot.transport import MailboxUnavailable
+from casebot.oauth import OAuthError, OAuthToken
+from casebot.transport import OVERSIZE_HEAD_BYTES, Fetched, MailboxUnavailable
 
 log = structlog.get_logger("casebot.imap")
 
@@ -34,10 +40,18 @@ def ssl_context(ca_file: str) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_file or None)
 
 
+def _utc(value: object) -> dt.datetime | None:
+    """INTERNALDATE as imapclient gives it (local time without a zone, by default) in UTC."""
+    if not isinstance(value, dt.datetime):
+        return None
+    return value.astimezone(dt.UTC)
+
+
 class ImapMailbox:
-    def __init__(self, settings: MailboxSettings, password: str | None) -> None:
+    def __init__(self, settings: MailboxSettings, password: str | None, oauth: OAuthToken | None = None) -> None:
         self.s = settings
         self._password = password
+        self._oauth = oauth  # mailbox.auth = "oauth2": SASL XOAUTH2 (or OAUTHBEARER) with this token
         self.client: Any = None
         self.uidvalidity = 0
         self.use_move_for_done = bool(settings.processed_folder)
@@ -56,7 +70,7 @@ class ImapMailbox:
             )
             if s.security == "starttls":
                 client.starttls(ctx)
-            client.login(s.username, self._password or "")
+            self._login(client)
             info = client.select_folder(s.folder)
             self.uidvalidity = int(info.get(b"UIDVALIDITY", 0))
             flags = info.get(b"PERMANENTFLAGS", ())
@@ -81,6 +95,37 @@ class ImapMailbox:
             raise MailboxUnavailable(f"IMAP TLS certificate of {s.host} not trusted: {exc.verify_message}") from exc
         except _ERRORS as exc:
             raise MailboxUnavailable(f"IMAP {s.host}:{s.port}: {type(exc).__name__}: {exc}") from exc
+
+    def _login(self, client: Any) -> None:
+        """LOGIN with the password, or SASL with the OAuth2 token: refreshed before it expires, and once more
+        after the server rejected it (then the rejection is reported: the token's status is failing)."""
+        s, token = self.s, self._oauth
+        if token is None:
+            client.login(s.username, self._password or "")
+            return
+
+        def sasl(access: str) -> None:
+            if client.has_capability("AUTH=XOAUTH2") or not client.has_capability("AUTH=OAUTHBEARER"):
+                client.oauth2_login(s.username, access)
+            else:
+                client.oauthbearer_login(s.username, access)
+
+        try:
+            sasl(token.access_token())
+        except OAuthError as exc:
+            client.shutdown()
+            raise MailboxUnavailable(f"IMAP OAuth2 token for {s.username!r}: {exc}") from exc
+        except LoginError as exc:
+            log.warning("oauth.rejected", token=token.name, server=s.host, reason=str(exc))
+            try:
+                sasl(token.access_token(force_refresh=True))
+            except OAuthError as again:
+                client.shutdown()
+                raise MailboxUnavailable(f"IMAP OAuth2 token for {s.username!r}: {again}") from again
+            except LoginError as again:
+                token.rejected(f"IMAP {s.host}", str(again))
+                raise
+        token.accepted(f"IMAP {s.host}")
 
     def close(self) -> None:
         client, self.client = self.client, None
@@ -123,15 +168,31 @@ class ImapMailbox:
                 out.append(int(uid))
         return out
 
-    def fetch(self, ids: list[str]) -> Iterator[tuple[str, bytes]]:
+    def fetch(self, ids: list[str]) -> Iterator[Fetched]:
         size = max(1, self.s.batch_size)
+        limit = self.s.max_message_bytes
         for i in range(0, len(ids), size):
             chunk = self._uids(ids[i : i + size])
-            data = self._call("FETCH", lambda c, uids=chunk: c.fetch(uids, ["BODY.PEEK[]"]) if uids else {})
+            if not chunk:
+                continue
+            sizes: dict[int, int] = {}
+            if limit:
+                meta = self._call("FETCH", lambda c, uids=chunk: c.fetch(uids, ["RFC822.SIZE"]))
+                sizes = {uid: int(meta.get(uid, {}).get(b"RFC822.SIZE", 0)) for uid in chunk}
+            big = [uid for uid in chunk if sizes.get(uid, 0) > limit > 0]
+            whole = [uid for uid in chunk if uid not in big]
+            part = f"BODY.PEEK[]<0.{OVERSIZE_HEAD_BYTES}>"
+            data: dict[int, Any] = {}
+            for uids, item in ((whole, "BODY.PEEK[]"), (big, part)):
+                if uids:
+                    data.update(self._call("FETCH", lambda c, u=uids, it=item: c.fetch(u, [it, "INTERNALDATE"])))
             for uid in chunk:
-                body = data.get(uid, {}).get(b"BODY[]")
-                if body is not None:  # expunged meanwhile by someone else: nothing to do
-                    yield f"{self.uidvalidity}:{uid}", bytes(body)
+                got = data.get(uid, {})
+                body = got.get(b"BODY[]") if uid in whole else got.get(b"BODY[]<0>")
+                if body is None:  # expunged meanwhile by someone else: nothing to do
+                    continue
+                yield Fetched(f"{self.uidvalidity}:{uid}", bytes(body), _utc(got.get(b"INTERNALDATE")),
+                              sizes[uid] if uid in big else None)
 
     def source(self, message_id: str) -> str:
         return f"imap:{self.s.folder}:{message_id}"
@@ -164,6 +225,43 @@ class ImapMailbox:
                 c.uid_expunge(uids) if c.has_capability("UIDPLUS") else c.expunge()
 
         self._call(f"MOVE to {folder!r}", move)
+
+    def expunge_message_ids(self, message_ids: list[str], quarantine: bool = False) -> tuple[int, str]:
+        """For a privacy erasure: delete and expunge the messages with these Message-IDs from the processed folder
+        (`processed_folder`, else the watched folder, where processed mail keeps its keyword) or, with
+        `quarantine`, the quarantine folder. UID SEARCH HEADER Message-ID per id; each hit's header is checked
+        exactly (SEARCH matches substrings); then \\Deleted and UID EXPUNGE of those alone (plain EXPUNGE only on
+        a server without UIDPLUS). Returns (messages expunged, the folder)."""
+        import re
+
+        folder = self.s.quarantine_folder if quarantine else (self.s.processed_folder or self.s.folder)
+        wanted = {m.strip().strip("<>") for m in message_ids if m.strip().strip("<>")}
+        if not wanted or not folder:
+            return 0, folder
+
+        def run(c: Any) -> int:
+            if not c.folder_exists(folder):
+                return 0
+            c.select_folder(folder)
+            try:
+                hits: set[int] = set()
+                for mid in sorted(wanted):
+                    hits.update(int(u) for u in c.search(["HEADER", "Message-ID", mid]))
+                exact = []
+                for uid, item in (c.fetch(sorted(hits), ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]) if hits
+                                  else {}).items():
+                    header = b"".join(bytes(v) for k, v in item.items() if bytes(k).startswith(b"BODY[HEADER"))
+                    found = {x.decode("utf-8", "replace") for x in re.findall(rb"<([^<>\s]+)>", header)}
+                    if found & wanted:
+                        exact.append(int(uid))
+                if exact:
+                    c.delete_messages(exact, silent=True)
+                    c.uid_expunge(exact) if c.has_capability("UIDPLUS") else c.expunge()
+                return len(exact)
+            finally:
+                c.select_folder(self.s.folder)
+
+        return int(self._call(f"EXPUNGE in {folder!r}", run)), folder
 
     # -- waiting --
 

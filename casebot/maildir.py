@@ -1,12 +1,15 @@
 """Local Maildir adapters: a mailbox casebot reads, and an outbox casebot writes (the no-server demo default).
 
-Owns the Maildir layout (new/, cur/, tmp/, Maildir++ subfolders `.Processed` and `.Quarantine`), atomic moves
-by rename, and idempotent delivery (the file name derives from the idempotency key, so a resend after a crash
-overwrites nothing and adds nothing). Must not parse mail or touch the database.
+Owns the Maildir layout (new/, cur/, tmp/, Maildir++ subfolders `.Processed` and `.Quarantine`), reading a message
+with its arrival time (the file's mtime, which the delivering MDA set) and, over `max_message_bytes`, only its
+first 256 KiB (the file itself stays and moves on as usual), atomic moves by rename, and idempotent delivery (the
+file name derives from the idempotency key, so a resend after a crash overwrites nothing and adds nothing). Must
+not parse mail or touch the database.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import socket
@@ -15,7 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from casebot.transport import MailboxUnavailable, TransientSendError
+from casebot.transport import OVERSIZE_HEAD_BYTES, Fetched, MailboxUnavailable, TransientSendError
 
 
 def ensure_maildir(path: Path) -> None:
@@ -24,8 +27,10 @@ def ensure_maildir(path: Path) -> None:
 
 
 class MaildirMailbox:
-    def __init__(self, path: Path, processed_folder: str = "", quarantine_folder: str = "Quarantine") -> None:
+    def __init__(self, path: Path, processed_folder: str = "", quarantine_folder: str = "Quarantine",
+                 max_message_bytes: int = 0) -> None:
         self.path = path
+        self.max_message_bytes = max_message_bytes
         self.processed = path / f".{processed_folder or 'Processed'}"
         self.quarantine_dir = path / f".{quarantine_folder or 'Quarantine'}"
 
@@ -51,10 +56,18 @@ class MaildirMailbox:
                 raise MailboxUnavailable(f"Maildir {self.path / sub}: {exc.strerror}") from exc
         return [name for _, name in sorted(found)]
 
-    def fetch(self, ids: list[str]) -> Iterator[tuple[str, bytes]]:
+    def fetch(self, ids: list[str]) -> Iterator[Fetched]:
+        limit = self.max_message_bytes
         for name in ids:
             try:
-                yield name, (self.path / name).read_bytes()
+                with open(self.path / name, "rb") as f:
+                    st = os.fstat(f.fileno())
+                    arrived = dt.datetime.fromtimestamp(st.st_mtime, dt.UTC)
+                    if limit and st.st_size > limit:
+                        fetched = Fetched(name, f.read(OVERSIZE_HEAD_BYTES), arrived, st.st_size)
+                    else:
+                        fetched = Fetched(name, f.read(), arrived)
+                yield fetched
             except FileNotFoundError:
                 continue  # moved away meanwhile by someone else
             except OSError as exc:

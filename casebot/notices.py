@@ -7,7 +7,8 @@ digest (`digest`), new-case notice (`notice`), a client's escalation (`clientesc
 (`cmderr`). Also their template variables (the wording of the SLA notices is `casebot.sla_notices`', of the
 staff notice `casebot.staff_notices`'), their idempotency-key recipes (`ack:<message>`,
 `remind:<ref>:<target>:<threshold>`, `breach:<ref>:<target>`, `escalate:<ref>:<target>`, `page:<ref>`,
-`digest:<YYYY-MM-DD>`, `notice:<ref>`, ...), the Message-ID that derives from the key (a resend after a crash is
+`digest:<YYYY-MM-DD>`, `notice:<ref>`, `oauth:<problem>:<token>:<day>` for the OAuth2 alert (`oauth`) ...), the
+Message-ID that derives from the key (a resend after a crash is
 the same mail), threading headers and the casebot marker header. `Notices.build()` renders and composes; the
 caller only queues the result. Must not decide whether a mail is sent (the pipeline and the jobs do), queue it,
 or read the clock: `now` is passed in.
@@ -25,7 +26,16 @@ from casebot import refs
 from casebot.alerts import Alert, format_local
 from casebot.case import Priority
 from casebot.commands import CommandError, help_text
-from casebot.mail import Address, Attachment, InboundMail, Outgoing, compose, first_address, make_message_id
+from casebot.mail import (
+    Address,
+    Attachment,
+    InboundMail,
+    Outgoing,
+    compose,
+    envelope_address,
+    first_address,
+    make_message_id,
+)
 from casebot.sla import Deadlines, Plan, SlaPolicy, describe
 from casebot.sla_notices import CaseFacts as CaseFacts  # re-exported: callers build notices from here
 from casebot.sla_notices import DigestFacts as DigestFacts
@@ -53,8 +63,10 @@ COMMAND_ERRORS = Kind("cmderr", "command_errors.txt.j2", "what was wrong with a 
 STATUS = Kind("status", "status.txt.j2", "a short notice to the client at each status change of their case")
 CLIENT_ESCALATION = Kind("clientesc", "client_escalation.txt.j2", "a client escalated a case, to manager and team")
 ESCALATION_ACK = Kind("escack", "escalation_ack.txt.j2", "what happens next, to the client who escalated")
+OAUTH_ALERT = Kind("oauth", "oauth_alert.txt.j2", "an OAuth2 token that stopped working, or a client secret near its "
+                   "expiry, to staff.notify")
 KINDS: tuple[Kind, ...] = (ACK, REMINDER, BREACH, ESCALATION, PAGE, DIGEST, STAFF_NOTICE, RELAY, COMMAND_ERRORS,
-                           STATUS, CLIENT_ESCALATION, ESCALATION_ACK)
+                           STATUS, CLIENT_ESCALATION, ESCALATION_ACK, OAUTH_ALERT)
 _ALERT_KINDS = {"reminder": REMINDER, "breach": BREACH, "escalation": ESCALATION}
 
 
@@ -88,6 +100,12 @@ def notice_key(reference: str) -> str:
     return f"{STAFF_NOTICE.name}:{reference}"
 
 
+def oauth_key(token: str, problem: str, day: dt.date) -> str:
+    """`oauth:token_failed:<token>:<day the failure began>` (one per failure), `oauth:secret_expiring:<token>:<the
+    secret's expiry date>` (one per secret)."""
+    return f"{OAUTH_ALERT.name}:{problem}:{token}:{day.isoformat()}"
+
+
 def digest_key(day: dt.date) -> str:
     """One digest per local business day."""
     return f"{DIGEST.name}:{day.isoformat()}"
@@ -108,11 +126,16 @@ class Identity:
 
     @property
     def envelope_from(self) -> str:
-        return self.address.addr
+        """The SMTP envelope sender: the domain as an A-label (`support@xn--bcher-kva.example`)."""
+        try:
+            return envelope_address(self.address.addr)
+        except ValueError:
+            return self.address.addr  # config validation names a bad from_address; never crash here
 
     @property
     def domain(self) -> str:
-        return self.address.domain
+        """The A-label domain, for Message-IDs (which must be ASCII)."""
+        return self.envelope_from.rpartition("@")[2] if "@" in self.envelope_from else ""
 
 
 class NoticeError(Exception):
@@ -265,6 +288,23 @@ class Notices:
         return self.build(ESCALATION_ACK, key, to, variables, reference=case.reference, now=now,
                           in_reply_to=mail.message_id or (thread[-1] if thread else None), references=thread)
 
+    def oauth_alert(self, *, token: str, problem: str, detail: str, day: dt.date, to: tuple[str, ...],
+                    now: dt.datetime, days_left: int = 0, since: dt.datetime | None = None) -> Notice:
+        """`problem` "token_failed" (`day`: the day the failure began, at `since`) or "secret_expiring" (`day`: the
+        secret's expiry date, `days_left` until then)."""
+        server = "IMAP mailbox" if token == "mailbox" else "SMTP server"
+        failed = problem == "token_failed"
+        subject = (f"casebot cannot log in to the {server}: OAuth2 token failing" if failed else
+                   f"casebot's OAuth2 client secret ({token}) expires {day.isoformat()}")
+        variables = {**self.common(now), "subject": subject, "problem": problem, "token": token, "server": server,
+                     "detail": detail, "since": format_local(since or now, self.sla.calendar),
+                     "consequence": "no new mail is read from the mailbox" if token == "mailbox" else
+                     "no mail is sent (it waits in the outbox)",
+                     "consequence_short": "reading mail" if token == "mailbox" else "sending mail",
+                     "login_command": f"casebot oauth login --for {token}", "expires": day.isoformat(),
+                     "days_left": days_left}
+        return self.build(OAUTH_ALERT, oauth_key(token, problem, day), to, variables, reference=None, now=now)
+
     def command_errors(self, *, mail: InboundMail, reference: str, errors: tuple[CommandError, ...], key: str,
                        now: dt.datetime) -> Notice:
         tagged = refs.tag_subject(reference, mail.subject or "")
@@ -292,6 +332,6 @@ class Notices:
                 headers=(("X-Casebot-Reference", reference),) if reference else (), date=now,
                 attachments=attachments, reply_to=reply_to,
             ))
-        except (TemplateError, ValueError) as exc:  # ValueError: UnicodeError and email's header errors
+        except (TemplateError, ValueError) as exc:  # ValueError: UnicodeError, email's header errors, an address
             raise NoticeError(f"{type(exc).__name__}: {exc}") from exc
         return Notice(kind.name, key, to, self.identity.envelope_from, message_id, raw)

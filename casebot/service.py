@@ -21,7 +21,7 @@ from pathlib import Path
 
 import structlog
 
-from casebot import clock, notices
+from casebot import clock, monitor, notices
 from casebot.alerts import explain, format_local
 from casebot.automated import Patterns, PatternsError, parse_patterns
 from casebot.case import Priority
@@ -30,8 +30,12 @@ from casebot.jobs.clocks import ClockPolicy
 from casebot.jobs.deliver import DeliverPolicy, DeliverStats, deliver
 from casebot.jobs.escalate import EscalationPolicy
 from casebot.jobs.ingest import IngestDeps, IngestStats, Outcome, ingest_mailbox, process
+from casebot.jobs.oauth_alerts import OAuthAlerts
 from casebot.jobs.remind import RemindStats, digest, remind
 from casebot.jobs.status import StatusNotifier, autoclose
+from casebot.metrics import Metrics
+from casebot.oauth import OAuthToken, TokenStatus
+from casebot.oauth_setup import build_tokens, token_statuses
 from casebot.pipeline import PipelineConfig, UnknownStep, build_chain
 from casebot.rules import PriorityRule, RulesError, parse_rules
 from casebot.sla import SlaPolicy
@@ -133,6 +137,7 @@ def build_deps(settings: Settings) -> IngestDeps:
         notice_attach_max=settings.staff.notice_attachments_max_bytes,
         escalation=EscalationPolicy(settings.escalation.raise_priority,
                                     dt.timedelta(hours=settings.escalation.window_hours)),
+        max_message_bytes=settings.mailbox.max_message_bytes,
     )
 
 
@@ -151,25 +156,29 @@ def clock_policy(settings: Settings, sla: SlaPolicy | None = None) -> ClockPolic
     )
 
 
-def build_mailbox(settings: Settings) -> Mailbox | None:
+def build_mailbox(settings: Settings, tokens: dict[str, OAuthToken] | None = None) -> Mailbox | None:
+    """`tokens`: `build_tokens(settings)` (built here when not given), for `mailbox.auth = "oauth2"`."""
     s = settings.mailbox
     if s.kind == "imap":
         from casebot.imap import ImapMailbox
 
-        return ImapMailbox(s, settings.secret("mailbox").resolve())
+        token = (tokens if tokens is not None else build_tokens(settings)).get("mailbox")
+        return ImapMailbox(s, None if token else settings.secret("mailbox").resolve(), token)
     if s.kind == "maildir":
         from casebot.maildir import MaildirMailbox
 
-        return MaildirMailbox(settings.resolve_path(s.path), s.processed_folder, s.quarantine_folder)
+        return MaildirMailbox(settings.resolve_path(s.path), s.processed_folder, s.quarantine_folder,
+                              s.max_message_bytes)
     return None  # kind = "pipe": mail arrives through `casebot ingest`
 
 
-def build_sender(settings: Settings) -> Sender:
+def build_sender(settings: Settings, tokens: dict[str, OAuthToken] | None = None) -> Sender:
     s = settings.outgoing
     if s.kind == "smtp":
         from casebot.smtp import SmtpSender
 
-        return SmtpSender(s, settings.secret("outgoing").resolve())
+        token = (tokens if tokens is not None else build_tokens(settings)).get("outgoing")
+        return SmtpSender(s, None if token else settings.secret("outgoing").resolve(), token)
     from casebot.maildir import MaildirSender
 
     return MaildirSender(settings.resolve_path(s.path))
@@ -225,25 +234,43 @@ class Runtime:
     mailbox: Mailbox | None
     sender: Sender
     now: Clock
+    tokens: dict[str, OAuthToken] = field(default_factory=dict)  # "mailbox"/"outgoing" -> its OAuth2 token
+    oauth_alerts: OAuthAlerts | None = None
+    metrics: Metrics = field(default_factory=Metrics)  # this runtime's own registry, fed by the jobs' observers
 
     @classmethod
     def build(cls, settings: Settings, now: Clock = clock.utcnow) -> Runtime:
         deps = build_deps(settings)
-        mailbox = build_mailbox(settings)
-        sender = build_sender(settings)
+        tokens = build_tokens(settings, now)
+        mailbox = build_mailbox(settings, tokens)
+        sender = build_sender(settings, tokens)
         store = open_store(settings)
         if store.is_sqlite:
             store.outbox_release_all()  # SQLite serves one instance: leases left by a crashed run are ours
-        return cls(settings, store, deps, mailbox, sender, now)
+        alerts = OAuthAlerts(deps.notices, settings.staff.notify, deps.clocks.sla.calendar.zone) if tokens else None
+        return cls(settings, store, deps, mailbox, sender, now, tokens, alerts,
+                   Metrics(store, now, watched=mailbox is not None))
+
+    def token_statuses(self) -> list[TokenStatus]:
+        """One snapshot per distinct OAuth2 token (for health, metrics and the alert); empty with passwords."""
+        return token_statuses(self.tokens)
+
+    def oauth_alerts_once(self) -> list[str]:
+        """Mail staff.notify once about a failing token or a client secret near its expiry (keys queued now)."""
+        return self.oauth_alerts.run(self.store, self.token_statuses(), self.now()) if self.oauth_alerts else []
 
     def ingest_once(self, stop: threading.Event) -> IngestStats:
         if self.mailbox is None:
             return IngestStats()
-        self.mailbox.open()
-        return ingest_mailbox(self.mailbox, self.store, self.deps, self.now, stop, self.settings.mailbox.batch_size)
+        with self.metrics.mailbox_pass(self.now):  # connected, failed passes in a row, the last good pass
+            self.mailbox.open()
+            return ingest_mailbox(self.mailbox, self.store, self.deps, self.now, stop,
+                                  self.settings.mailbox.batch_size, self.metrics.ingested)
 
     def remind_once(self, at: dt.datetime | None = None, dry_run: bool = False) -> RemindStats:
-        return remind(self.store, self.deps.clocks, self.deps.notices, at or self.now(), dry_run)
+        stats = remind(self.store, self.deps.clocks, self.deps.notices, at or self.now(), dry_run)
+        self.metrics.alerts_queued({} if dry_run else stats.queued)
+        return stats
 
     def autoclose_once(self) -> list[str]:
         days = self.settings.status_notices.autoclose_business_days
@@ -255,7 +282,8 @@ class Runtime:
         return digest(self.store, self.deps.clocks, self.deps.notices, self.now(), d.time) if d.enabled else None
 
     def deliver_once(self, stop: threading.Event) -> DeliverStats:
-        return deliver(self.store, self.sender, deliver_policy(self.settings), self.now, stop)
+        self.oauth_alerts_once()  # before delivering, so the alert goes out in the same pass
+        return deliver(self.store, self.sender, deliver_policy(self.settings), self.now, stop, self.metrics.delivered)
 
     def close(self) -> None:
         if self.mailbox is not None:
@@ -278,6 +306,7 @@ def poll(settings: Settings, now: Clock = clock.utcnow) -> PollResult:
     runtime = Runtime.build(settings, now)
     stop = threading.Event()
     result = PollResult(IngestStats(), DeliverStats())
+    reporter = monitor.Reporter(settings, runtime.metrics, now, "poll")  # for `casebot status` after cron runs
     try:
         try:
             result.ingest = runtime.ingest_once(stop)
@@ -292,17 +321,23 @@ def poll(settings: Settings, now: Clock = clock.utcnow) -> PollResult:
         if result.deliver.connection_error:
             result.errors.append(result.deliver.connection_error)
     finally:
+        monitor.sync_tokens(runtime.token_statuses())
+        reporter.publish()
         runtime.close()
     return result
 
 
 def ingest_one(settings: Settings, raw: bytes, now: Clock = clock.utcnow) -> Outcome:
-    """The MTA pipe: store one message. Raises StoreError when the database cannot take it (the MTA retries)."""
-    source = "pipe:" + hashlib.sha256(raw).hexdigest()[:32]
+    """The MTA pipe: store one message. Raises StoreError when the database cannot take it (the MTA retries).
+    A mail over `mailbox.max_message_bytes` is stored whole but unparsed; an empty one is quarantined, each
+    under its own source (the time it came), so a second empty delivery is recorded as well."""
+    at = now()
+    digest = hashlib.sha256(raw).hexdigest()[:32]
+    source = f"pipe:{digest}" if raw and not raw.isspace() else f"pipe:empty:{at.isoformat()}:{digest[:8]}"
     deps = build_deps(settings)
     store = open_store(settings)
     try:
-        return process(store, deps, raw, source, now())
+        return process(store, deps, raw, source, at)
     finally:
         store.close()
 

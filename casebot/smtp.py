@@ -1,8 +1,11 @@
 """SMTP sender adapter: the only importer of smtplib.
 
-Owns the connection (implicit TLS, STARTTLS with a verifying context, or plain on loopback; timeouts; login),
+Owns the connection (implicit TLS, STARTTLS with a verifying context, or plain on loopback; timeouts; login with a
+password, or AUTH XOAUTH2 with a `casebot.oauth` token, refreshed and retried once after a rejection),
 reuse of one connection for a batch, and the classification of failures: 4xx replies and socket errors are
-transient (retried with backoff by the deliver job), 5xx replies are permanent. Must not touch the database.
+transient (retried with backoff by the deliver job), 5xx replies are permanent. Envelope addresses are written
+with A-label domains; a non-ASCII local part goes out with SMTPUTF8, or fails permanently when the server does
+not offer it. Must not touch the database.
 """
 
 from __future__ import annotations
@@ -11,13 +14,16 @@ import smtplib
 import ssl
 
 from casebot.config import OutgoingSettings
+from casebot.mail import envelope_address, needs_smtputf8
+from casebot.oauth import OAuthError, OAuthToken, xoauth2
 from casebot.transport import PermanentSendError, TransientSendError
 
 
 class SmtpSender:
-    def __init__(self, settings: OutgoingSettings, password: str | None) -> None:
+    def __init__(self, settings: OutgoingSettings, password: str | None, oauth: OAuthToken | None = None) -> None:
         self.s = settings
         self._password = password
+        self._oauth = oauth  # outgoing.auth = "oauth2": AUTH XOAUTH2 with this token
         self.conn: smtplib.SMTP | None = None
 
     def open(self) -> None:
@@ -33,8 +39,12 @@ class SmtpSender:
                 conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
                 if s.security == "starttls":
                     conn.starttls(context=ctx)
-            if s.username:
+            if self._oauth is not None:
+                self._xoauth2(conn, self._oauth)
+            elif s.username:
                 conn.login(s.username, self._password or "")
+        except OAuthError as exc:
+            raise TransientSendError(f"SMTP OAuth2 token for {s.username!r}: {exc}", connection=True) from exc
         except smtplib.SMTPAuthenticationError as exc:
             raise TransientSendError(
                 f"SMTP login as {s.username!r} on {s.host}:{s.port} failed: {exc.smtp_code}", connection=True
@@ -44,6 +54,27 @@ class SmtpSender:
                 f"SMTP {s.host}:{s.port}: {type(exc).__name__}: {exc}", connection=True
             ) from exc
         self.conn = conn
+
+    def _xoauth2(self, conn: smtplib.SMTP, token: OAuthToken) -> None:
+        """AUTH XOAUTH2; after a rejection, once more with a freshly refreshed token, then report it."""
+        conn.ehlo_or_helo_if_needed()
+
+        def auth(access: str) -> None:
+            # On failure the server sends a 334 challenge with its reason; the client answers with an empty line.
+            conn.auth("XOAUTH2", lambda challenge=None: xoauth2(self.s.username, access) if challenge is None else "",
+                      initial_response_ok=True)
+
+        try:
+            auth(token.access_token())
+        except smtplib.SMTPAuthenticationError:
+            auth_again = token.access_token(force_refresh=True)
+            try:
+                auth(auth_again)
+            except smtplib.SMTPAuthenticationError as exc:
+                detail = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else ""
+                token.rejected(f"SMTP {self.s.host}", f"{exc.smtp_code} {detail}".strip())
+                raise
+        token.accepted(f"SMTP {self.s.host}")
 
     def close(self) -> None:
         conn, self.conn = self.conn, None
@@ -55,13 +86,20 @@ class SmtpSender:
             conn.close()
 
     def send(self, envelope_from: str, recipients: list[str], raw: bytes, key: str) -> str:
+        try:
+            # IDN domains as A-labels (`user@xn--bcher-kva.example`), as the To header has them.
+            envelope_from = envelope_address(envelope_from) if envelope_from else ""
+            recipients = [envelope_address(r) for r in recipients]
+        except ValueError as exc:
+            raise PermanentSendError(str(exc)) from exc
         self.open()
         assert self.conn is not None
         options: list[str] = []
-        if not all(a.isascii() for a in [envelope_from, *recipients]):
+        if any(needs_smtputf8(a) for a in [envelope_from, *recipients]):
             if not self.conn.has_extn("smtputf8"):
                 raise PermanentSendError(
-                    f"an internationalised address needs SMTPUTF8, which {self.s.host} does not offer"
+                    f"not sent: the address has a non-ASCII local part, which needs SMTPUTF8 (RFC 6531), and "
+                    f"{self.s.host} does not offer it"
                 )
             options = ["SMTPUTF8"]
         try:

@@ -83,6 +83,9 @@ KINDS: tuple[str, ...] = (
 )
 
 AUTOMATED_KINDS: frozenset[str] = frozenset({"auto_reply", "bounce", "list", "bulk"})
+# Automated answers to mail casebot does not have (the corpus's bounces and out-of-office replies name made-up
+# Message-IDs): casebot keeps them without a case.
+CASELESS_KINDS: frozenset[str] = frozenset({"auto_reply", "bounce"})
 
 # Percent of the corpus per kind (sums to 100).
 _WEIGHTS: dict[str, int] = {

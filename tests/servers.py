@@ -35,7 +35,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, ClassVar, Self
+from typing import IO, Any, ClassVar, Self
 
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
@@ -65,16 +65,11 @@ log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
 {ssl_settings}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {auth_mechanisms}
 default_internal_user = {user}
 default_internal_group = {group}
 default_login_user = {user}
-# Any user name logs in with password {password}; each name gets its own
-# home and Maildir, so a test can use a fresh, empty mailbox by picking a new name.
-passdb {{
-  driver = static
-  args = password={password}
-}}
+{passdb}
 userdb {{
   driver = static
   args = uid={uid} gid={gid} home={root}/home/%u
@@ -106,6 +101,14 @@ service stats {{
   }}
 }}
 """
+
+# Any user name logs in with password {password}; each name gets its own
+# home and Maildir, so a test can use a fresh, empty mailbox by picking a new name.
+_STATIC_PASSDB = """\
+passdb {{
+  driver = static
+  args = password={password}
+}}"""
 
 
 def _self_signed(root: Path) -> None:
@@ -194,8 +197,13 @@ class DovecotServer:
     cert_path: Path | None = None
 
     @classmethod
-    def start(cls, password: str = "secret", startup_timeout: float = 10.0, tls: bool = False) -> DovecotServer:
+    def start(cls, password: str = "secret", startup_timeout: float = 10.0, tls: bool = False,
+              passdb: str = "", auth_mechanisms: str = "plain login",
+              extra_files: dict[str, str] | None = None) -> DovecotServer:
         """Start a fresh server on 127.0.0.1:<random port>; returns once it greets ``* OK``.
+
+        `passdb` replaces the static passdb block (``{root}`` in it is the server's root) and `extra_files` are written
+        into the root first (e.g. ``dovecot-oauth2.conf.ext``): the OAuth2 variant in ``tests/oauth_servers.py``.
 
         With `tls`, the server also offers STARTTLS on that port and implicit TLS on `tls_port`, with a fresh
         self-signed certificate for `localhost` / 127.0.0.1 at `cert_path` (a client must trust it explicitly).
@@ -207,13 +215,16 @@ class DovecotServer:
         last_error: Exception | None = None
         for _attempt in range(3):  # free_port() is racy; Dovecot fails fast if the port is taken
             try:
-                return cls._start_once(dovecot, password, startup_timeout, tls)
+                return cls._start_once(dovecot, password, startup_timeout, tls, passdb, auth_mechanisms,
+                                       extra_files or {})
             except _PortInUse as exc:
                 last_error = exc
         raise RuntimeError(f"dovecot could not bind a port: {last_error}")
 
     @classmethod
-    def _start_once(cls, dovecot: str, password: str, startup_timeout: float, tls: bool) -> DovecotServer:
+    def _start_once(cls, dovecot: str, password: str, startup_timeout: float, tls: bool, passdb: str = "",
+                    auth_mechanisms: str = "plain login",
+                    extra_files: dict[str, str] | None = None) -> DovecotServer:
         drop = os.geteuid() == 0  # Dovecot refuses to run login/mail processes as root
         pw = pwd.getpwnam("nobody") if drop else pwd.getpwuid(os.geteuid())
         uid, gid = pw.pw_uid, (pw.pw_gid if drop else os.getegid())
@@ -229,7 +240,11 @@ class DovecotServer:
             if tls:
                 _self_signed(root)
                 ssl_settings = f"ssl = yes\nssl_cert = <{root}/cert.pem\nssl_key = <{root}/key.pem"
+            for name, text in (extra_files or {}).items():
+                (root / name).write_text(text.replace("{root}", str(root)))
             conf = _DOVECOT_CONF.format(
+                auth_mechanisms=auth_mechanisms,
+                passdb=passdb.replace("{root}", str(root)) if passdb else _STATIC_PASSDB.format(password=password),
                 ssl_settings=ssl_settings,
                 imaps_port=tls_port,
                 root=root,
@@ -488,6 +503,8 @@ class SmtpSink:
     host: str
     port: int
 
+    controller_kwargs: ClassVar[dict[str, Any]] = {}  # extra aiosmtpd SMTP() arguments of a subclass
+
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.host = host
         self.port = 0
@@ -578,7 +595,7 @@ class SmtpSink:
         last_error: Exception | None = None
         for _attempt in range(3):  # free_port() is racy
             port = free_port(self.host)
-            controller = Controller(self, hostname=self.host, port=port)
+            controller = Controller(self, hostname=self.host, port=port, **self.controller_kwargs)
             try:
                 controller.start()
             except (OSError, RuntimeError) as exc:

@@ -12,6 +12,7 @@ import os
 import tomllib
 from pathlib import Path
 
+from casebot.config.oauth2 import OAuth2Settings
 from casebot.config.schema import (
     _DEFAULT_TARGETS,
     DEFAULT_PATH,
@@ -55,6 +56,7 @@ __all__ = [
     "EscalationSettings",
     "LoggingSettings",
     "MailboxSettings",
+    "OAuth2Settings",
     "OutgoingSettings",
     "PipelineSettings",
     "PlanSettings",

@@ -19,6 +19,9 @@ from typing import Any
 from casebot import refs
 from casebot import sla as slamod
 from casebot.case import Priority
+from casebot.config.housekeeping import PrivacySettings, RetentionSettings
+from casebot.config.monitoring import HealthSettings, MetricsSettings
+from casebot.config.oauth2 import OAuth2Settings
 
 DEFAULT_PATH = Path("/etc/casebot/casebot.toml")
 ENV_VAR = "CASEBOT_CONFIG"
@@ -44,6 +47,7 @@ class SecretSource:
     password_file: str | None = None
     password_env: str | None = None
     base_dir: Path | None = None  # the config file's folder: a relative password_file is relative to it
+    names: tuple[str, str] = ("password_file", "password_env")  # the keys' names, for error messages
 
     def resolve(self) -> str | None:
         """The secret, read now (files and environment can change between restarts); never logged."""
@@ -66,12 +70,14 @@ class SecretSource:
                 return path.read_text(encoding="utf-8").rstrip("\r\n")
             except OSError as exc:
                 raise ConfigError(
-                    f"{self.section}.password_file: cannot read {str(path)!r}: {exc.strerror}"
+                    f"{self.section}.{self.names[0]}: cannot read {str(path)!r}: {exc.strerror}"
                 ) from exc
         if self.password_env:
             value = os.environ.get(self.password_env)
             if value is None:
-                raise ConfigError(f"{self.section}.password_env: environment variable {self.password_env} is not set")
+                raise ConfigError(
+                    f"{self.section}.{self.names[1]}: environment variable {self.password_env} is not set"
+                )
             return value
         return None
 
@@ -91,6 +97,7 @@ class ServerSettings:
     ca_file: str = ""
     path: str = ""
     timeout: float = 30.0
+    auth: str = "password"  # "password" or "oauth2"
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,8 @@ class MailboxSettings(ServerSettings):
     batch_size: int = 50
     max_attempts: int = 3
     reconnect_max_delay: float = 300.0
+    max_message_bytes: int = 52428800  # 50 MiB; 0 = no limit. Larger mail is stored unparsed
+    oauth2: OAuth2Settings = field(default_factory=OAuth2Settings)
 
 
 @dataclass(frozen=True)
@@ -119,7 +128,7 @@ class OutgoingSettings(ServerSettings):
     max_attempts: int = 10
     retry_base: float = 30.0
     retry_max: float = 3600.0
-
+    oauth2: OAuth2Settings | str = ""  # a table like [mailbox.oauth2], or "mailbox" to share its token
 
 
 @dataclass(frozen=True)
@@ -241,8 +250,8 @@ class LoopGuardSettings:
 @dataclass(frozen=True)
 class PipelineSettings:
     # Built-in step names, or `package.module:Class` for a step defined elsewhere (README, "How it is built").
-    steps: tuple[str, ...] = ("own_mail", "loop_guard", "sender_role", "threading", "escalation", "priority",
-                              "acknowledgement")
+    steps: tuple[str, ...] = ("own_mail", "loop_guard", "sender_role", "threading", "automated_answer", "escalation",
+                              "priority", "acknowledgement")
 
 
 @dataclass(frozen=True)
@@ -275,6 +284,10 @@ class Settings:
     status_notices: StatusNoticesSettings = field(default_factory=StatusNoticesSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     source: Path | None = None  # the file these came from; relative paths in it are resolved against its folder
 
     def secret(self, section: str) -> SecretSource:
@@ -282,6 +295,16 @@ class Settings:
         s: ServerSettings = self.mailbox if section == "mailbox" else self.outgoing
         base = self.source.parent if self.source is not None else None
         return SecretSource(section, s.password, s.password_file, s.password_env, base)
+
+    def oauth2_for(self, section: str) -> tuple[str, OAuth2Settings] | None:
+        """The OAuth2 settings `mailbox` or `outgoing` logs in with, and whose they are (`outgoing.oauth2 =
+        "mailbox"` shares the mailbox's token): None when that section's `auth` is "password"."""
+        s: MailboxSettings | OutgoingSettings = self.mailbox if section == "mailbox" else self.outgoing
+        if s.auth != "oauth2":
+            return None
+        if isinstance(s.oauth2, str):
+            return ("mailbox", self.mailbox.oauth2) if s.oauth2 == "mailbox" else None
+        return section, s.oauth2
 
     def resolve_path(self, value: str) -> Path:
         p = Path(value).expanduser()

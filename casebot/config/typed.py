@@ -37,7 +37,12 @@ def _convert(path: str, hint: Any, value: object) -> object:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _convert(path, args[0], value)
+        # `OAuth2Settings | str`: a table goes to the dataclass, anything else to the other type.
+        tables = [a for a in args if dataclasses.is_dataclass(a)]
+        others = [a for a in args if not dataclasses.is_dataclass(a)]
+        if isinstance(value, dict) and tables:
+            return _convert(path, tables[0], value)
+        return _convert(path, (others or args)[0], value)
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: expected a table, got {_describe(value)}")

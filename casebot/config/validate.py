@@ -14,6 +14,7 @@ import re
 
 from casebot import sla as slamod
 from casebot.case import PRIORITIES
+from casebot.config.oauth2 import OAuth2Settings
 from casebot.config.schema import _WEEKDAYS, ConfigError, Settings
 
 
@@ -77,11 +78,21 @@ def validate(s: Settings) -> None:
         ("acknowledgement.rate_window_minutes", s.acknowledgement.rate_window_minutes),
         ("priority.body_chars", s.priority.body_chars),
         ("daemon.deliver_interval", s.daemon.deliver_interval),
+        ("health.outbox_stuck_seconds", s.health.outbox_stuck_seconds),
+        ("health.stale_seconds", s.health.stale_seconds),
     ):
         _positive(path, value)
+    try:
+        s.metrics.address  # noqa: B018 - parsing validates metrics.listen
+    except ValueError as exc:
+        raise ConfigError(f"metrics.listen: {exc}") from exc
+    if s.health.mailbox_failed_passes < 0:
+        raise ConfigError("health.mailbox_failed_passes: must be 0 (any failed pass) or more")
     if s.mailbox.poll_interval > 600:
         # The IDLE loop feeds systemd's watchdog once per round; a round never waits longer than this.
         raise ConfigError(f"mailbox.poll_interval: at most 600 seconds, got {s.mailbox.poll_interval}")
+    if s.mailbox.max_message_bytes < 0:
+        raise ConfigError("mailbox.max_message_bytes: must be 0 (no limit) or more")
     if s.acknowledgement.rate_limit < 0:
         raise ConfigError("acknowledgement.rate_limit: must be 0 (no limit) or more")
     if "@" not in s.outgoing.from_address:
@@ -106,6 +117,11 @@ def validate(s: Settings) -> None:
             raise ConfigError(f"sla.extra_holidays[{i}]: expected a date like 2026-12-24, got {day!r}") from exc
     _choice("logging.level", s.logging.level, ("debug", "info", "warning", "error"))
     _choice("logging.format", s.logging.format, ("auto", "json", "console"))
+    for key in ("raw_days", "attachments_days", "closed_case_days"):
+        if getattr(s.retention, key) < 0:
+            raise ConfigError(f"retention.{key}: must be 0 (keep forever) or a number of days, got "
+                              f"{getattr(s.retention, key)}")
+    _positive("retention.batch", s.retention.batch)
     calendar_only = dataclasses.replace(s, sla=dataclasses.replace(s.sla, targets={}), plans={})
     try:
         calendar = calendar_only.sla_policy().calendar
@@ -118,6 +134,7 @@ def validate(s: Settings) -> None:
             except slamod.CalendarError as exc:
                 raise ConfigError(f"sla.targets.{name}.{which}: {exc}") from exc
     _validate_sla_extras(s, calendar)
+    _validate_oauth2(s)
     try:
         s.sla_policy()
     except slamod.CalendarError as exc:  # PlanError among them: it names the plan
@@ -178,3 +195,73 @@ def _validate_sla_extras(s: Settings, calendar: slamod.BusinessCalendar) -> None
                     except slamod.CalendarError as exc:
                         raise ConfigError(f"{where}.targets.{prio}.{which}: {exc}") from exc
 
+
+
+def _validate_oauth2_table(where: str, o: OAuth2Settings) -> None:
+    _choice(f"{where}.provider", o.provider, ("microsoft", "google", "generic"))
+    if not o.client_id:
+        raise ConfigError(f"{where}.client_id: required (the app registration's client/application ID)")
+    if not o.token_file:
+        raise ConfigError(f"{where}.token_file: required (where `casebot oauth login` keeps the refresh token)")
+    if o.client_secret_file and o.client_secret_env:
+        raise ConfigError(f"{where}: set only one of client_secret_file, client_secret_env")
+    if o.provider == "microsoft" and not (o.tenant or o.authority):
+        raise ConfigError(f"{where}.tenant: required for provider microsoft (e.g. 'contoso.onmicrosoft.com')")
+    for key in ("tenant", "authority"):
+        if getattr(o, key) and o.provider != "microsoft":
+            raise ConfigError(f"{where}.{key}: only for provider microsoft")
+    if o.authority and not o.authority.startswith("https://"):
+        raise ConfigError(f"{where}.authority: must be an https:// URL, got {o.authority!r}")
+    if o.provider == "generic" and not o.token_url:
+        raise ConfigError(f"{where}.token_url: required for provider generic")
+    for key in ("token_url", "auth_url"):
+        url = getattr(o, key)
+        if url and not url.startswith(("https://", "http://127.0.0.1", "http://localhost", "http://[::1]")):
+            raise ConfigError(f"{where}.{key}: must be an https:// URL (http only on loopback), got {url!r}")
+    if o.client_secret_expires:
+        try:
+            dt.date.fromisoformat(o.client_secret_expires)
+        except ValueError as exc:
+            raise ConfigError(f"{where}.client_secret_expires: expected a date like 2027-06-30, "
+                              f"got {o.client_secret_expires!r}") from exc
+    if o.secret_warn_days < 0:
+        raise ConfigError(f"{where}.secret_warn_days: must be 0 (no warning) or more")
+    if o.refresh_margin < 0:
+        raise ConfigError(f"{where}.refresh_margin: must be 0 or more seconds")
+    if not 0 <= o.redirect_port < 65536:
+        raise ConfigError(f"{where}.redirect_port: must be between 0 (any) and 65535, got {o.redirect_port}")
+    for i, scope in enumerate(o.scopes):
+        if not scope.strip() or " " in scope:
+            raise ConfigError(f"{where}.scopes[{i}]: one scope per entry, without spaces: {scope!r}")
+
+
+def _validate_oauth2(s: Settings) -> None:
+    """`auth`, `[mailbox.oauth2]`, `[outgoing.oauth2]` or `outgoing.oauth2 = "mailbox"`."""
+    _choice("mailbox.auth", s.mailbox.auth, ("password", "oauth2"))
+    _choice("outgoing.auth", s.outgoing.auth, ("password", "oauth2"))
+    if s.mailbox.auth == "oauth2":
+        if s.mailbox.kind != "imap":
+            raise ConfigError("mailbox.auth: 'oauth2' needs mailbox.kind = 'imap'")
+        if s.mailbox.password or s.mailbox.password_file or s.mailbox.password_env:
+            raise ConfigError("mailbox.auth: 'oauth2' logs in with a token: remove mailbox.password*")
+        _validate_oauth2_table("mailbox.oauth2", s.mailbox.oauth2)
+    o = s.outgoing.oauth2
+    if isinstance(o, str) and o not in ("", "mailbox"):
+        raise ConfigError(f"outgoing.oauth2: a table, or \"mailbox\" to share the mailbox's token, got {o!r}")
+    if s.outgoing.auth != "oauth2":
+        return
+    if s.outgoing.kind != "smtp":
+        raise ConfigError("outgoing.auth: 'oauth2' needs outgoing.kind = 'smtp'")
+    if s.outgoing.password or s.outgoing.password_file or s.outgoing.password_env:
+        raise ConfigError("outgoing.auth: 'oauth2' logs in with a token: remove outgoing.password*")
+    if not s.outgoing.username:
+        raise ConfigError("outgoing.username: required when outgoing.auth = 'oauth2' (the mailbox to send as)")
+    if o == "":
+        raise ConfigError("outgoing.oauth2: required when outgoing.auth = 'oauth2': an [outgoing.oauth2] table, "
+                          "or \"mailbox\" to share the mailbox's token")
+    if o == "mailbox":
+        if s.mailbox.auth != "oauth2":
+            raise ConfigError("outgoing.oauth2: \"mailbox\" shares the mailbox's token, but mailbox.auth is not "
+                              "'oauth2'")
+    elif isinstance(o, OAuth2Settings):
+        _validate_oauth2_table("outgoing.oauth2", o)

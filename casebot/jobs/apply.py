@@ -1,6 +1,8 @@
 """Applying a pipeline verdict: one message's writes, inside the ingest transaction.
 
-Owns turning the verdict into store operations: casebot's own mail stored without a case; a reply stored on its
+Owns turning the verdict into store operations: casebot's own mail, and automated mail that answers nothing casebot
+has, stored without a case; a bounce or auto-reply stored on the case it answers and nothing else changed (a
+failure report marks the outbox row of casebot's mail `bounced`, recorded as `mail.bounced`); a reply stored on its
 case, its participants added and the case life cycle applied (`ClientWrote`: a client reply reopens); a new case
 opened with its reference minted, its deadlines computed and its acknowledgement built by `notices` and queued
 under the notice's idempotency key. Every decision goes into the audit trail with the pipeline's trace. Must not
@@ -23,7 +25,7 @@ from casebot.jobs.escalate import EscalationPolicy, escalate
 from casebot.jobs.staff import apply_staff
 from casebot.mail import InboundMail
 from casebot.notices import CaseFacts, NoticeError, Notices
-from casebot.pipeline import PipelineConfig, Step, Verdict
+from casebot.pipeline import CaseView, PipelineConfig, Step, Verdict
 from casebot.sla import Deadlines, Plan
 from casebot.staff_notices import Triage
 from casebot.store import MessageRecord, NewCase, Tx
@@ -43,11 +45,12 @@ class IngestDeps:
     staff_notify: str = ""
     notice_attach_max: int = 0
     escalation: EscalationPolicy = field(default_factory=EscalationPolicy)
+    max_message_bytes: int = 0  # mailbox.max_message_bytes: a larger mail is stored unparsed (0: no limit)
 
 
 @dataclass(frozen=True)
 class Applied:
-    status: str  # opened, threaded, own-mail
+    status: str  # opened, threaded, bounced (a failure report on its case), own-mail, automated (kept, no case)
     reference: str | None = None
     reopened: bool = False
     ack_queued: bool = False
@@ -72,8 +75,16 @@ def apply_verdict(tx: Tx, deps: IngestDeps, m: InboundMail, verdict: Verdict, so
     if verdict.origin.own_mail:
         tx.add_message(record, case_id=None, disposition="own-mail")
         return Applied("own-mail")
+    if verdict.placement.caseless:
+        # Automated mail that answers nothing casebot has: kept and listed (`messages list --automated`), no case.
+        tx.add_message(record, case_id=None, disposition="automated")
+        if verdict.origin.bounced:
+            _bounced(tx, m, verdict, None, now)
+        return Applied("automated", note=verdict.placement.caseless)
 
     view = verdict.placement.case
+    if view is not None and verdict.origin.answer is not None and (verdict.origin.bounced or not verdict.role.staff):
+        return _store_answer(tx, m, verdict, record, view, now)  # (a staff member's out-of-office: below)
     if view is not None and verdict.role.staff:
         result = apply_staff(tx, deps.clocks, deps.notices, deps.pipeline.staff_addresses,
                              deps.pipeline.own_addresses, m, verdict, record, view, now,
@@ -125,6 +136,42 @@ def apply_verdict(tx: Tx, deps: IngestDeps, m: InboundMail, verdict: Verdict, so
     queued = _queue_ack(tx, deps.notices, m, verdict.ack.to, case_id, reference, priority, subject, deadlines, now,
                         plan, clock_start)
     return Applied("opened", reference, ack_queued=queued, ack_note="" if queued else "acknowledgement failed")
+
+
+def _store_answer(tx: Tx, m: InboundMail, verdict: Verdict, record: MessageRecord, view: CaseView,
+                  now: dt.datetime) -> Applied:
+    """A bounce, DSN, read receipt or auto-reply on the case of the mail it answers: stored and recorded, and
+    nothing else changes (no status, no reopening, no clock, no participant; the chain took no priority)."""
+    origin = verdict.origin
+    tx.add_message(record, case_id=view.id, disposition="bounce" if origin.bounced else "automated")
+    tx.event(view.id, now, "message.added", message_id=m.message_id, sender=m.sender.addr, automated=origin.automated,
+             answer=origin.answer, trace=verdict.trace)
+    if origin.bounced:
+        _bounced(tx, m, verdict, view.id, now)
+        tx.touch(view.id, now)
+        return Applied("bounced", view.reference, note=origin.automated or "")
+    return Applied("threaded", view.reference, note=origin.answer or "")
+
+
+def _bounced(tx: Tx, m: InboundMail, verdict: Verdict, case_id: int | None, now: dt.datetime) -> None:
+    """The outbox row of the mail a failure report is about becomes `bounced`, with who failed and why; the case
+    records it (`mail.bounced`, with the report's evidence)."""
+    report, mid = verdict.origin.report, verdict.origin.bounced
+    if report is None or mid is None:
+        return
+    failed = report.failed
+    status = next((r.status for r in failed if r.status), "")
+    diagnostic = report.diagnostic or status
+    marked = tx.mark_bounced(mid, at=now, recipients=tuple(r.address for r in failed), diagnostic=diagnostic,
+                             dedupe_key=m.dedupe_key)
+    if marked is None:
+        return
+    case_id = case_id if case_id is not None else marked.case_id
+    if case_id is not None:
+        tx.event(case_id, now, "mail.bounced", key=marked.key, mail=marked.kind, message_id=mid,
+                 recipient=marked.recipient, status=status, diagnostic=diagnostic, report=report.kind,
+                 evidence=report.evidence, bounce_message_id=m.message_id)
+    log.warning("mail.bounced", key=marked.key, kind=marked.kind, recipient=marked.recipient, status=status)
 
 
 def _page_oncall(tx: Tx, deps: IngestDeps, case_id: int, facts: CaseFacts, plan: Plan | None,

@@ -39,14 +39,26 @@ class DeliverStats:
     retried: int = 0
     failed: int = 0
     connection_error: str | None = None
+    observe: Callable[[str, str], None] | None = None  # (kind, "sent" | "retry" | "failed"), for metrics
+
+    def count(self, kind: str, result: str) -> None:
+        if result == "sent":
+            self.sent += 1
+        elif result == "retry":
+            self.retried += 1
+        else:
+            self.failed += 1
+        if self.observe is not None:
+            self.observe(kind, result)
 
 
 def deliver(
-    store: Store, sender: Sender, policy: DeliverPolicy, now: Callable[[], dt.datetime], stop: threading.Event
+    store: Store, sender: Sender, policy: DeliverPolicy, now: Callable[[], dt.datetime], stop: threading.Event,
+    observe: Callable[[str, str], None] | None = None,
 ) -> DeliverStats:
     """Send what is due, one claimed mail after another, until nothing is due, the connection fails, or
-    `stop` is set (the mail in hand is finished first)."""
-    stats = DeliverStats()
+    `stop` is set (the mail in hand is finished first). `observe` (metrics) hears each attempt's kind and result."""
+    stats = DeliverStats(observe=observe)
     try:
         while not stop.is_set():
             with store.claim_next(now(), policy.lease) as claim:
@@ -69,7 +81,7 @@ def _attempt(claim: Claim, sender: Sender, policy: DeliverPolicy, now: Callable[
         note = sender.send(item.envelope_from, list(item.recipients), item.raw, item.key)
     except PermanentSendError as exc:
         claim.failed(now(), str(exc))
-        stats.failed += 1
+        stats.count(item.kind, "failed")
         log.error("mail.failed", error=str(exc), permanent=True, **fields)
         return True
     except TransientSendError as exc:
@@ -77,17 +89,17 @@ def _attempt(claim: Claim, sender: Sender, policy: DeliverPolicy, now: Callable[
         attempts = item.attempts + 1
         if attempts >= policy.max_attempts:
             claim.failed(at, f"gave up after {attempts} attempts: {exc}")
-            stats.failed += 1
+            stats.count(item.kind, "failed")
             log.error("mail.failed", error=str(exc), attempts=attempts, **fields)
         else:
             claim.retry(at, at + policy.backoff(attempts), str(exc))
-            stats.retried += 1
+            stats.count(item.kind, "retry")
             log.warning("mail.retry", error=str(exc), attempts=attempts, **fields)
         if exc.connection:
             stats.connection_error = str(exc)
             return False
         return True
     claim.sent(now())
-    stats.sent += 1
+    stats.count(item.kind, "sent")
     log.info("mail.sent", to=len(item.recipients), note=note or None, **fields)
     return True

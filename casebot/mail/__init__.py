@@ -12,8 +12,10 @@ from casebot.mail.address import (
     address_domain,
     clean_text,
     decode_header_value,
+    envelope_address,
     first_address,
     message_ids,
+    needs_smtputf8,
     parse_addresses,
 )
 from casebot.mail.html import html_to_text
@@ -23,6 +25,7 @@ from casebot.mail.inbound import (
     InboundMail,
     dedupe_key,
     parse,
+    parse_unparsed,
     read_head,
     sanitize_filename,
     visible_body,
@@ -31,7 +34,7 @@ from casebot.mail.outbound import Outgoing, compose, make_message_id
 
 __all__ = [
     "MAX_ADDRESS", "MAX_MESSAGE_ID", "Address", "Attachment", "Head", "InboundMail", "Outgoing", "address_domain",
-    "clean_text", "compose", "decode_header_value", "dedupe_key", "first_address", "html_to_text",
-    "make_message_id", "message_ids", "parse", "parse_addresses", "read_head", "sanitize_filename",
-    "visible_body",
+    "clean_text", "compose", "decode_header_value", "dedupe_key", "envelope_address", "first_address", "html_to_text",
+    "make_message_id", "message_ids", "needs_smtputf8", "parse", "parse_addresses", "parse_unparsed", "read_head",
+    "sanitize_filename", "visible_body",
 ]

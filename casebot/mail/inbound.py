@@ -1,20 +1,22 @@
 """Inbound mail: raw bytes -> a normalised `InboundMail` (pure; the only importer of mailparser).
 
-Owns the one parse of a message: the header block read once (`read_head`, which also gives the dedupe key), the
-body read once by mail-parser, plain text (HTML-only mail converted without hidden text), attachments with
-sanitised, deterministic names, and the client's own words for keyword matching (`visible_body`). Must not do
-I/O or raise on bad input: what it cannot read it records as a defect; the caller keeps the raw bytes.
+Owns the one parse of a message: the header block read once (`read_head`), the MIME tree built once (fed in chunks,
+so a 30 MB mail costs no 4-byte-per-character copy) and read by mail-parser and by `dedupe.key` (the dedupe key),
+plain text (HTML-only mail converted without hidden text), attachments with sanitised, deterministic names, the top
+Received header's date (`arrived_at`, when no transport said better), a mail over the size limit kept unparsed
+(`parse_unparsed`), and the client's own words for keyword matching (`visible_body`). Must not do I/O or raise on
+bad input: what it cannot read it records as a defect; the caller keeps the raw bytes.
 """
 
 from __future__ import annotations
 
-import base64
+import binascii
 import datetime as dt
 import email.charset
 import email.utils
-import hashlib
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import BytesHeaderParser
@@ -23,19 +25,34 @@ from typing import Any
 
 import mailparser
 
+import casebot.mail.dedupe as dedupe
+import casebot.mail.mime as mime
 from casebot.mail.address import _WS, Address, clean_text, decode_header_value, message_ids, parse_addresses
-from casebot.mail.html import html_to_text
+from casebot.mail.html import visible_text
 
 
 @dataclass(frozen=True)
 class Attachment:
+    """One attachment. A big base64 one keeps only where its text sits in the raw message (`encoded`) and is
+    decoded when `data` is read, so its bytes are not held beside the raw ones while the message is stored."""
+
     filename: str  # sanitised: no path, no control characters, never empty
     content_type: str
-    data: bytes
+    _data: bytes = field(default=b"", repr=False)
+    encoded: memoryview | None = field(default=None, repr=False, compare=False)  # base64 text, in the raw bytes
+    _size: int = 0
+
+    @property
+    def data(self) -> bytes:
+        return self._data if self.encoded is None else binascii.a2b_base64(self.encoded)
 
     @property
     def size(self) -> int:
-        return len(self.data)
+        return len(self._data) if self.encoded is None else self._size
+
+    @property
+    def lazy(self) -> bool:
+        return self.encoded is not None
 
 
 @dataclass(frozen=True)
@@ -58,6 +75,10 @@ class InboundMail:
     content_type: str
     defects: tuple[str, ...] = field(default=())
     header_items: tuple[tuple[str, str], ...] = ()  # every header in order, top first, raw (for trust checks)
+    # When the server received it: the transport's word (IMAP INTERNALDATE, Maildir file time) if the ingest job
+    # sets it, else the top Received header's date; None when nothing said. The ack rate limit counts by it.
+    arrived_at: dt.datetime | None = None
+    unparsed_size: int = 0  # > 0: the full size of a mail over mailbox.max_message_bytes, stored unparsed
 
     @property
     def thread_ids(self) -> tuple[str, ...]:
@@ -96,8 +117,15 @@ def sanitize_filename(name: str, index: int, content_type: str = "") -> str:
     return name
 
 
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_HEADER_CAP = 1 << 20  # a "header block" without an end is read this far (the parser stops earlier anyway)
+
+
 def _header_block(raw: bytes) -> Message:
-    return BytesHeaderParser(policy=compat32).parsebytes(raw)
+    # Only the bytes up to the first blank line: the parser stops there anyway, and given the whole message it
+    # would copy all of it into a four-byte-per-character buffer first (240 MB for a 30 MB mail).
+    end = _HEADER_END.search(raw, 0, _HEADER_CAP)
+    return BytesHeaderParser(policy=compat32).parsebytes(raw[: end.end() if end else _HEADER_CAP])
 
 
 def _body_bytes(raw: bytes) -> bytes:
@@ -111,10 +139,9 @@ def _body_bytes(raw: bytes) -> bytes:
 @dataclass(frozen=True)
 class Head:
     """The header block of a message, read once: raw (name, value) pairs in order, names lower-cased, values as
-    the bytes were (surrogate-escaped), plus the message's dedupe key."""
+    the bytes were (surrogate-escaped)."""
 
     items: tuple[tuple[str, str], ...]
-    dedupe_key: str
 
     def first(self, name: str) -> str:
         return next((v for n, v in self.items if n == name), "")
@@ -124,29 +151,24 @@ class Head:
 
 
 def read_head(raw: bytes) -> Head:
-    """Read the header block once; cheap (no body parse), so a duplicate can be recognised before `parse`."""
+    """Read the header block once; cheap (no body parse)."""
     block = _header_block(raw)
     # raw_items(): values as the bytes were; str() of compat32's Header would have turned raw UTF-8 (RFC 6532)
     # into replacement characters before decode_header_value could read it.
     items = tuple((name.lower(), str(value)) for name, value in block.raw_items())
-    return Head(items, _dedupe_key(block, raw))
+    return Head(items)
 
 
 def dedupe_key(raw: bytes) -> str:
-    """Message-ID plus a hash of sender, date, subject and body: one message delivered twice gives one key,
-    while two different messages that share a Message-ID (broken mailers) give two. Works on unparseable mail."""
-    return read_head(raw).dedupe_key
+    """Message-ID plus a hash of the decoded content (see `casebot.mail.dedupe`): one message delivered twice, or
+    re-encoded in transit, gives one key; two different messages give two. Works on unparseable mail."""
+    return parse(raw).dedupe_key
 
 
-def _dedupe_key(headers: Message, raw: bytes) -> str:
-    h = hashlib.sha256()
-    for name in ("message-id", "from", "date", "subject"):
-        h.update(_WS.sub(" ", str(headers.get(name, "") or "")).strip().encode("utf-8", "surrogateescape"))
-        h.update(b"\x00")
-    h.update(_body_bytes(raw).replace(b"\r\n", b"\n").rstrip())
-    mid = message_ids(str(headers.get("message-id", "") or ""))
-    prefix = mid[0][:200] if mid else "-"
-    return f"{prefix}|{h.hexdigest()}"
+def _arrival(received: str) -> dt.datetime | None:
+    """The date of a Received header: what follows its last ';' (RFC 5321 section 4.4)."""
+    _, sep, date = received.rpartition(";")
+    return _date(_WS.sub(" ", date).strip()) if sep else None
 
 
 def _date(value: str) -> dt.datetime | None:
@@ -164,13 +186,21 @@ def _date(value: str) -> dt.datetime | None:
 
 
 
-def _attachments(parsed: Any, defects: list[str]) -> tuple[Attachment, ...]:
+def _attachments(parsed: Any, defects: list[str], known: dict[int, bytes],
+                 spans: Mapping[int, tuple[int, int]], raw: memoryview) -> tuple[Attachment, ...]:
+    """The attachments mail-parser found; `known` learns each base64 payload's decoded bytes (by the payload
+    str's id: mail-parser hands over the tree's own str), so the dedupe key does not decode it again. One that
+    is a whole base64 run of the raw message (`spans`) is kept lazy (`Attachment.encoded`)."""
     out: list[Attachment] = []
     for i, att in enumerate(getattr(parsed, "attachments", []) or [], start=1):
         try:
             payload = att.get("payload", "") or ""
+            span: tuple[int, int] | None = None
             if att.get("binary"):
-                data = base64.b64decode(payload)
+                # binascii straight from the str: b64decode would first copy the whole payload into bytes.
+                data = binascii.a2b_base64(payload)
+                known[id(payload)] = data
+                span = spans.get(id(payload))
             else:
                 charset = att.get("charset") or "utf-8"
                 try:
@@ -183,7 +213,11 @@ def _attachments(parsed: Any, defects: list[str]) -> tuple[Attachment, ...]:
                 # mail-parser invents a random `xxxxxxxxxx.txt` for a nameless part: the same bytes would get a
                 # different name on every parse. Use casebot's own deterministic fallback instead.
                 name = ""
-            out.append(Attachment(sanitize_filename(name, i, ctype), ctype, data))
+            name = sanitize_filename(name, i, ctype)
+            if span is None:
+                out.append(Attachment(name, ctype, data))
+            else:
+                out.append(Attachment(name, ctype, b"", raw[span[0] : span[1]], len(data)))
         except Exception as exc:
             # One bad part must not lose the rest; the raw bytes are kept anyway.
             defects.append(f"attachment {i} unreadable: {type(exc).__name__}")
@@ -195,16 +229,12 @@ def parse(raw: bytes, head: Head | None = None) -> InboundMail:
     with defects recorded (the caller decides whether that is worth quarantining)."""
     defects: list[str] = []
     head = head or read_head(raw)
-    raw_headers = head.items
-    first, every = head.first, head.every
-
-    headers: dict[str, str] = {}
-    for key, value in raw_headers:
-        if key not in headers:  # the first (topmost) occurrence wins, as for Subject/From
-            headers[key] = decode_header_value(value)
     parsed: Any = None
+    tree: Message | None = None
+    spans: dict[int, tuple[int, int]] = {}
     try:
-        parsed = mailparser.parse_from_bytes(raw)
+        tree, spans = mime.message(raw)
+        parsed = mailparser.MailParser(tree)
     except Exception as exc:
         # mail-parser on hostile input: the headers and the raw bytes still count.
         defects.append(f"body not parsed: {type(exc).__name__}: {exc}"[:300])
@@ -227,8 +257,11 @@ def parse(raw: bytes, head: Head | None = None) -> InboundMail:
     html = "\n".join(html_parts) if html_parts else None
     text = "\n\n".join(t.strip() for t in text_parts if t.strip())
     if not text and html:
-        text = html_to_text(html)
-    attachments = _attachments(parsed, defects) if parsed is not None else ()
+        seen = visible_text(html)
+        text = seen.text
+        defects.extend(seen.defects)
+    known: dict[int, bytes] = {}
+    attachments = _attachments(parsed, defects, known, spans, memoryview(raw)) if parsed is not None else ()
     if not text and not html and not attachments:
         # Nothing readable came out (mail-parser failed, or e.g. multipart without a boundary): show the raw
         # body rather than an empty case. The raw bytes are kept either way.
@@ -236,7 +269,32 @@ def parse(raw: bytes, head: Head | None = None) -> InboundMail:
         if text.strip():
             defects.append("no readable text part: raw body shown")
     text = text.replace("\x00", "").replace("\r\n", "\n")
+    key = dedupe.key(raw, tree, head.first("message-id"), bool(head.items), known)
+    return _inbound(raw, head, key, text, html, attachments, defects)
 
+
+def parse_unparsed(raw: bytes, size: int, limit: int) -> InboundMail:
+    """A mail over `mailbox.max_message_bytes`: only its header block is read (from `raw`, which may be just
+    its first part, as fetched); the text is a note saying so, the defect records it. Never parses the body."""
+    head = read_head(raw[:UNPARSED_HEAD_BYTES])
+    note = (f"[casebot: this message is {size} bytes, over mailbox.max_message_bytes = {limit}; it was not "
+            f"parsed and no attachment was extracted. The first {min(len(raw), UNPARSED_HEAD_BYTES)} bytes are "
+            "kept here; the full message stays in its mailbox (see the message's source).]")
+    defect = f"oversize: {size} bytes > mailbox.max_message_bytes {limit}: not parsed"
+    key = dedupe.oversize_key(raw[:UNPARSED_HEAD_BYTES], size, head.first("message-id"))
+    return _inbound(raw, head, key, note, None, (), [defect], unparsed_size=size)
+
+
+UNPARSED_HEAD_BYTES = 256 * 1024  # what is fetched and kept of a mail over the size limit
+
+
+def _inbound(raw: bytes, head: Head, key: str, text: str, html: str | None, attachments: tuple[Attachment, ...],
+             defects: list[str], unparsed_size: int = 0) -> InboundMail:
+    first, every = head.first, head.every
+    headers: dict[str, str] = {}
+    for name, value in head.items:
+        if name not in headers:  # the first (topmost) occurrence wins, as for Subject/From
+            headers[name] = decode_header_value(value)
     senders = parse_addresses(first("from"))
     return_path = first("return-path").strip()
     if senders:
@@ -250,7 +308,7 @@ def parse(raw: bytes, head: Head | None = None) -> InboundMail:
     mids = message_ids(first("message-id"))
     return InboundMail(
         raw=raw,
-        dedupe_key=head.dedupe_key,
+        dedupe_key=key,
         message_id=mids[0] if mids else None,
         sender=sender,
         to=tuple(a for v in every("to") for a in parse_addresses(v)),
@@ -267,6 +325,8 @@ def parse(raw: bytes, head: Head | None = None) -> InboundMail:
         content_type=headers.get("content-type", "text/plain").split(";")[0].strip().lower(),
         defects=tuple(defects),
         header_items=head.items,
+        arrived_at=_arrival(first("received")),
+        unparsed_size=unparsed_size,
     )
 
 

@@ -20,7 +20,7 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
 from email.mime.text import MIMEText
 
-from casebot.mail.address import clean_text, parse_addresses
+from casebot.mail.address import clean_text, envelope_address, parse_addresses
 from casebot.mail.inbound import Attachment
 
 
@@ -64,15 +64,25 @@ def _header(name: str, value: str) -> str:
     return Header(value, "utf-8", header_name=name).encode()
 
 
+_MAX_NAME = 200  # a display name longer than this is cut: with the address it must fit in one header line
+
+
 def _formataddr(value: str) -> str:
+    """`Name <addr>` as a header value: the domain as an A-label (`xn--`), the display name an encoded word when
+    it is not ASCII, never an encoded word around the addr-spec (RFC 2047 §5). A non-ASCII local part is written
+    as raw UTF-8 (RFC 6532; the sender adapter uses SMTPUTF8): it is returned surrogate-escaped, which the
+    compat32 generator writes out byte for byte. ValueError when the address cannot be written."""
     parsed = parse_addresses(value)
-    if not parsed:
-        return clean_text(value)
-    name, addr = parsed[0].name, parsed[0].addr
-    if not addr.isascii():
-        # An internationalised address (RFC 6531) goes out as UTF-8; the sender adapter uses SMTPUTF8 for it.
-        return f"{_header('To', name)} <{addr}>" if name else addr
-    return email.utils.formataddr((name, addr), "utf-8")
+    if not parsed or not parsed[0].addr:
+        raise ValueError(f"address not deliverable: no address in {clean_text(value)[:80]!r}")
+    if parsed[0].problem:
+        raise ValueError(f"address not deliverable: {parsed[0].problem}")
+    name, addr = parsed[0].name[:_MAX_NAME], envelope_address(parsed[0].addr)
+    if addr.isascii():
+        return email.utils.formataddr((name, addr), "utf-8")
+    phrase = email.utils.formataddr((name, "x@x"), "utf-8")[: -len(" <x@x>")] if name else ""
+    written = f"{phrase} <{addr}>" if phrase else addr
+    return written.encode("utf-8").decode("ascii", "surrogateescape")
 
 
 def _text_part(body: str, subtype: str) -> Message:

@@ -3,7 +3,9 @@
 Hit (send) for a new case from a human with a usable reply address under the rate limit, counted per destination
 (a forged Reply-To cannot aim casebot at a victim) and per sender (varying Reply-To buys nothing). Suppressed, with
 the reason, for replies to existing cases, automated mail, `acknowledgement.enabled = false`, unusable addresses
-and the rate limit. Must not build or queue the mail: `notices` builds it, the ingest job queues it.
+and the rate limit (counted by the mail server's arrival time of the messages, `Incoming.arrived_at`, so a
+drained backlog is judged as it arrived). Mail stored unparsed (over `mailbox.max_message_bytes`) gets none.
+Must not build or queue the mail: `notices` builds it, the ingest job queues it.
 """
 
 from __future__ import annotations
@@ -37,21 +39,32 @@ class AcknowledgeStep:
             return f"automated mail: {verdict.origin.automated}"
         if verdict.role.staff:
             return "the sender is staff"
+        if m.unparsed_size:
+            # Only the header block was read: too little to be sure it is not a bounce or an auto-reply.
+            return (f"message not parsed ({m.unparsed_size} bytes, over mailbox.max_message_bytes): no "
+                    "acknowledgement to mail casebot has not read")
         to = m.reply_to.addr if m.reply_to and m.reply_to.addr else m.sender.addr
         verdict.ack.to = to
         if not to or to in config.own_addresses:
             return f"no address to reply to (Reply-To/From: {to or 'empty'})"
+        problem = (m.reply_to if m.reply_to and m.reply_to.addr else m.sender).problem
+        if problem:  # cannot be written as a header or an envelope address (mail.address.address_problem)
+            return f"requester address not deliverable: {problem} ({to})"
         local = to.split("@", 1)[0]
         if local in BOUNCE_LOCALPARTS or local in NO_REPLY_LOCALPARTS:
             return f"Reply-To {to} does not take replies"
         limit = config.ack_rate_limit
         if limit:
-            since = incoming.now - config.ack_rate_window
-            sent = incoming.lookup.acks_to(to, since)
+            # By the server's arrival time: a backlog drained in seconds is judged as it arrived (over days),
+            # while an auto-replier's burst arrives within seconds and is still stopped.
+            until = incoming.arrived_at
+            since = until - config.ack_rate_window
+            window = f"the window before its arrival at {until.isoformat()}"
+            sent = incoming.lookup.acks_to(to, since, until)
             if sent >= limit:
-                return f"rate limit: {sent} acknowledgements to {to} in the window (limit {limit})"
-            caused = incoming.lookup.acks_for_sender(m.sender.addr, since)
+                return f"rate limit: {sent} acknowledgements to {to} for mail arrived in {window} (limit {limit})"
+            caused = incoming.lookup.acks_for_sender(m.sender.addr, since, until)
             if caused >= limit:
-                return (f"rate limit: {caused} acknowledgements for mail from {m.sender.addr} in the window "
+                return (f"rate limit: {caused} acknowledgements for mail from {m.sender.addr} arrived in {window} "
                         f"(limit {limit})")
         return None

@@ -1,9 +1,9 @@
 """Pipeline plumbing: what a step sees, what it may decide, and the contract every step keeps.
 
-Owns `Incoming` (the parsed mail, `now`, the pipeline's settings and the read-only `Lookup` into stored cases), the
-typed `Verdict` grouped by concern (origin, placement, triage, acknowledgement), the `Finding` a step returns, the
-`Step` protocol and `Stop`. Must not import an adapter, read the clock or write anything: `now` arrives in
-`Incoming`, and the ingest job applies the verdict in one transaction.
+Owns `Incoming` (the parsed mail with its arrival time, `now`, the pipeline's settings and the read-only `Lookup`
+into stored cases), the typed `Verdict` grouped by concern (origin, placement, triage, acknowledgement), the
+`Finding` a step returns, the `Step` protocol and `Stop`. Must not import an adapter, read the clock or write
+anything: `now` arrives in `Incoming`, and the ingest job applies the verdict in one transaction.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Protocol
 from casebot.automated import Patterns
 from casebot.case import Priority, Status
 from casebot.mail import InboundMail
+from casebot.mail.bounce import DeliveryReport
 from casebot.refs import ReferenceFormat
 from casebot.rules import PriorityRule
 
@@ -44,12 +45,13 @@ class Lookup(Protocol):
         """True when casebot itself sent a mail with this Message-ID."""
         ...
 
-    def acks_to(self, address: str, since: dt.datetime) -> int:
-        """Acknowledgements queued to `address` at or after `since`."""
+    def acks_to(self, address: str, since: dt.datetime, until: dt.datetime) -> int:
+        """Acknowledgements queued to `address` for mail that arrived from `since` to `until` (the server's
+        arrival time, not the moment casebot ingested it)."""
         ...
 
-    def acks_for_sender(self, sender: str, since: dt.datetime) -> int:
-        """Acknowledgements queued at or after `since` for cases opened by mail from `sender`."""
+    def acks_for_sender(self, sender: str, since: dt.datetime, until: dt.datetime) -> int:
+        """Acknowledgements queued for cases opened by mail from `sender` that arrived from `since` to `until`."""
         ...
 
 
@@ -82,6 +84,13 @@ class Incoming:
     config: PipelineConfig
     lookup: Lookup
 
+    @property
+    def arrived_at(self) -> dt.datetime:
+        """When the mail server received the message (the transport's word the ingest job put on the mail:
+        IMAP INTERNALDATE, the Maildir file time, the top Received header), else `now`; never after `now`."""
+        arrived = self.mail.arrived_at
+        return min(arrived, self.now) if arrived is not None else self.now
+
 
 # --- the verdict, by concern -------------------------------------------------------------------------------------
 
@@ -92,6 +101,11 @@ class Origin:
 
     own_mail: bool = False  # casebot's own mail come back: stored, never a case
     automated: str | None = None  # why no automatic reply may go to this sender
+    # Automated mail that answers a mail (dsn, bounce, mdn, arf, auto-reply): stored on the case of the mail it
+    # answers, or kept without a case; never a case of its own (step `automated_answer`).
+    answer: str | None = None
+    report: DeliveryReport | None = None  # what casebot.mail.bounce read from a bounce, DSN, MDN or ARF report
+    bounced: str | None = None  # casebot's own Message-ID a failure report is about: its outbox row bounced
 
 
 @dataclass
@@ -109,6 +123,7 @@ class Placement:
 
     case: CaseView | None = None
     linked_to: str | None = None
+    caseless: str = ""  # set: stored without a case (automated mail that answers nothing casebot has), and why
 
 
 @dataclass
@@ -142,7 +157,7 @@ class Verdict:
 
     @property
     def opens_case(self) -> bool:
-        return not self.origin.own_mail and self.placement.case is None
+        return not self.origin.own_mail and self.placement.case is None and not self.placement.caseless
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from casebot.pipeline.acknowledge import AcknowledgeStep
+from casebot.pipeline.automated_answer import AutomatedAnswer
 from casebot.pipeline.base import Finding, Incoming, Step, Stop, Verdict
 from casebot.pipeline.escalate import EscalationStep
 from casebot.pipeline.loop_guard import LoopGuard
@@ -21,10 +22,10 @@ from casebot.pipeline.priority import PriorityStep
 from casebot.pipeline.sender_role import SenderRole
 from casebot.pipeline.thread import Threading
 
-BUILTIN: dict[str, type[Step]] = {cls.name: cls for cls in (OwnMail, LoopGuard, SenderRole, Threading, EscalationStep,
-                                                            PriorityStep, AcknowledgeStep)}
-DEFAULT_CHAIN: tuple[str, ...] = ("own_mail", "loop_guard", "sender_role", "threading", "escalation", "priority",
-                                  "acknowledgement")
+BUILTIN: dict[str, type[Step]] = {cls.name: cls for cls in (OwnMail, LoopGuard, SenderRole, Threading, AutomatedAnswer,
+                                                            EscalationStep, PriorityStep, AcknowledgeStep)}
+DEFAULT_CHAIN: tuple[str, ...] = ("own_mail", "loop_guard", "sender_role", "threading", "automated_answer",
+                                  "escalation", "priority", "acknowledgement")
 
 
 class UnknownStep(ValueError):

@@ -13,21 +13,27 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from casebot.store.backup import BackupError, backup
 from casebot.store.cases import CaseOps
 from casebot.store.clocks import ClockOps
 from casebot.store.engine import BadDatabaseUrl, Database, DuplicateMessage, StoreError, StoreUnavailable
 from casebot.store.intake import IntakeOps
 from casebot.store.kept import KeptAttachment, KeptMessage, KeptOps, QuarantineItem
 from casebot.store.outbox import Claim, Claims, OutboxOps
+from casebot.store.privacy import PrivacyOps, SubjectData
 from casebot.store.records import CaseSummary, ClockRecord, MessageRecord, NewCase, OutboxItem
 from casebot.store.reports import ReportOps
+from casebot.store.retention import RetentionOps
 from casebot.store.schema import Base
+from casebot.store.stats import StoreStats, read_stats
 
 __all__ = [
+    "BackupError",
     "BadDatabaseUrl",
     "Base",
     "CaseSummary",
@@ -42,12 +48,14 @@ __all__ = [
     "QuarantineItem",
     "Store",
     "StoreError",
+    "StoreStats",
     "StoreUnavailable",
+    "SubjectData",
     "Tx",
 ]
 
 
-class Tx(CaseOps, ClockOps, IntakeOps, KeptOps, OutboxOps, ReportOps):
+class Tx(CaseOps, ClockOps, IntakeOps, KeptOps, OutboxOps, PrivacyOps, ReportOps, RetentionOps):
     """One transaction's worth of operations. Everything the ingest job writes for one message goes through a
     single `Tx`, so a message, its case, its events and its acknowledgement commit together or not at all. It also
     answers the pipeline's `Lookup` questions, inside that same transaction."""
@@ -94,6 +102,10 @@ class Store:
     def head(self) -> str | None:
         return self.db.head()
 
+    def backup(self, target: Path) -> str:
+        """A consistent copy of the whole database in `target` (`casebot.store.backup`); says how it was made."""
+        return backup(self.url, target)
+
     # -- the outbox, for the deliver job --
 
     def claim_next(self, now: dt.datetime, lease: dt.timedelta) -> AbstractContextManager[Claim | None]:
@@ -107,6 +119,11 @@ class Store:
 
     def outbox_counts(self) -> dict[str, int]:
         return self.claims.counts()
+
+    def stats(self) -> StoreStats:
+        """Counts for metrics and health (`casebot.store.stats`): a few cheap queries, read-only."""
+        with self.transaction() as tx:
+            return read_stats(tx.session)
 
     # -- read models, for the CLI --
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -77,12 +78,32 @@ def _wal(cur: Any) -> None:
             time.sleep(0.05)  # bounded: 5 s in all, while the other process finishes its transaction
 
 
+def _share_with_group(path: str | None) -> None:
+    """A database file in a directory shared with a group (group-writable, not world-writable: the shipped layout's
+    /var/lib/casebot 2770 casebot:casebot, the MTA's pipe user in that group) is made group read-write, whoever
+    created it and whatever the umask (SQLite creates 0644 less the umask); SQLite gives -wal and -shm the
+    database file's mode. Only files this process owns; anything else is left as it is."""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    with contextlib.suppress(OSError):
+        folder = os.stat(os.path.dirname(os.path.abspath(path))).st_mode
+        if not folder & 0o020 or folder & 0o002:
+            return
+        for name in (path, f"{path}-wal", f"{path}-shm"):
+            st = os.stat(name) if os.path.exists(name) else None
+            if st is not None and st.st_uid == os.geteuid() and st.st_mode & 0o060 != 0o060:
+                os.chmod(name, (st.st_mode & 0o7777) | 0o060)
+
+
 def _sqlite_setup(engine: Engine) -> None:
+    path = engine.url.database
+
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" below emit BEGIN IMMEDIATE instead of pysqlite's deferred BEGIN, so a writer
         # takes the lock up front and concurrent writers wait (busy_timeout) instead of failing mid-transaction.
         dbapi_conn.isolation_level = None
+        _share_with_group(path)  # before WAL mode creates -wal/-shm with the file's mode
         cur = dbapi_conn.cursor()
         _wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes

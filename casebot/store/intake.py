@@ -2,7 +2,8 @@
 
 Owns writing a message with its raw bytes and attachments, the dedupe check, counting failed attempts per
 mailbox source and quarantining, and the read-only questions the pipeline asks (`pipeline.Lookup`: which case a
-Message-ID belongs to, a case by reference, whether casebot sent an id, acknowledgements in a window). Must not
+Message-ID belongs to, a case by reference, whether casebot sent an id, acknowledgements for mail that arrived in
+a window, by the server's arrival time). Must not
 decide anything about a message: callers pass the pipeline's verdict in.
 """
 
@@ -10,14 +11,18 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from casebot.case import Status
 from casebot.pipeline.base import CaseView
 from casebot.store.records import MessageRecord
 from casebot.store.schema import AttachmentRow, Case, IngestFailure, Message, Outbox, Quarantined
+
+_BIG = 1 << 20  # blobs above this go in through SQLite's blob I/O
 
 
 class IntakeOps:
@@ -33,14 +38,41 @@ class IntakeOps:
             sender=r.sender, sender_name=r.sender_name, recipients=list(r.recipients), cc=list(r.cc),
             subject=r.subject, sent_at=r.sent_at, received_at=r.received_at, body_text=r.body_text,
             automated=r.automated, source=r.source, trace=list(r.trace), defects=list(r.defects), raw=r.raw,
+            arrived_at=r.arrived_at,
         )
+        sqlite = self.session.get_bind().dialect.name == "sqlite"
+        if len(r.raw) > _BIG and sqlite:
+            self._write_blob(msg, "raw", r.raw)
+        elif any(a.lazy for a in r.attachments):
+            # A big attachment is decoded only after the message row (and its raw bytes) went in.
+            self.session.add(msg)
+            self.session.flush()
         # Through the relationship, so the unit of work orders the inserts at commit: no flush per message.
-        msg.attachments = [
-            AttachmentRow(filename=a.filename, content_type=a.content_type, size=a.size,
-                          sha256=hashlib.sha256(a.data).hexdigest(), data=a.data)
-            for a in r.attachments
-        ]
+        rows = []
+        for a in r.attachments:
+            data = a.data  # decoded once (a lazy one decodes on each read)
+            row = AttachmentRow(filename=a.filename, content_type=a.content_type, size=len(data),
+                                sha256=hashlib.sha256(data).hexdigest(), data=data)
+            rows.append(row)
+            if len(data) > _BIG and sqlite:
+                msg.attachments = [*rows]
+                self._write_blob(row, "data", data)
+        msg.attachments = rows
         self.session.add(msg)
+
+    def _write_blob(self, row: Message | AttachmentRow, column: str, data: bytes) -> None:
+        """Insert `row` now with `column` = zeroblob(n), then write the bytes in place through SQLite's blob I/O.
+        Bound as a parameter, the bytes would stay copied in the cached INSERT statement until its next use (30
+        MB held for a 30 MB mail) on top of the copies SQLite makes while inserting."""
+        setattr(row, column, func.zeroblob(len(data)))
+        self.session.add(row)
+        self.session.flush()
+        conn: Any = self.session.connection().connection.driver_connection
+        view = memoryview(data)
+        with conn.blobopen(row.__tablename__, column, row.id) as blob:
+            for i in range(0, len(data), _BIG):
+                blob.write(view[i : i + _BIG])
+        set_committed_value(row, column, data)  # expired by the flush: never read 30 MB back to look at it
 
     def client_message_ids(self, case_id: int) -> tuple[str, ...]:
         """The Message-IDs of the client side's messages on a case, oldest first: what a relay threads into."""
@@ -118,14 +150,22 @@ class IntakeOps:
     def is_own_message_id(self, message_id: str) -> bool:
         return self.session.scalar(select(Outbox.id).where(Outbox.message_id == message_id).limit(1)) is not None
 
-    def acks_to(self, address: str, since: dt.datetime) -> int:
-        return int(self.session.scalar(
-            select(func.count()).select_from(Outbox).where(
-                Outbox.kind == "ack", Outbox.primary_recipient == address, Outbox.created_at >= since)
-        ) or 0)
+    def acks_to(self, address: str, since: dt.datetime, until: dt.datetime) -> int:
+        stmt = (select(func.count()).select_from(Outbox)
+                .join(Message, (Message.case_id == Outbox.case_id) & (Message.disposition == "opened"))
+                .where(Outbox.kind == "ack", Outbox.primary_recipient == address, _arrived(since, until)))
+        return int(self.session.scalar(stmt) or 0)
 
-    def acks_for_sender(self, sender: str, since: dt.datetime) -> int:
-        return int(self.session.scalar(
-            select(func.count()).select_from(Outbox).join(Case, Case.id == Outbox.case_id)
-            .where(Outbox.kind == "ack", Case.requester == sender, Outbox.created_at >= since)
-        ) or 0)
+    def acks_for_sender(self, sender: str, since: dt.datetime, until: dt.datetime) -> int:
+        # From the messages side: (sender, arrived_at) is indexed.
+        stmt = (select(func.count()).select_from(Message)
+                .join(Outbox, (Outbox.case_id == Message.case_id) & (Outbox.kind == "ack"))
+                .where(Message.sender == sender, Message.disposition == "opened", _arrived(since, until)))
+        return int(self.session.scalar(stmt) or 0)
+
+
+def _arrived(since: dt.datetime, until: dt.datetime) -> ColumnElement[bool]:
+    """The case's first message arrived in [since, until]; rows stored before arrival times were kept (NULL)
+    count by when their acknowledgement was queued, as before."""
+    return or_(Message.arrived_at.between(since, until),
+               and_(Message.arrived_at.is_(None), Outbox.created_at >= since))

@@ -4,7 +4,9 @@ Owns `enqueue` under a unique idempotency key, and the claims: on PostgreSQL (se
 locked `FOR UPDATE SKIP LOCKED` in a transaction held open while the mail is sent and its outcome written, so a
 crashed instance's claim goes with its connection; on SQLite (one instance) rows are leased (`claimed_until`) a few
 at a time in a short transaction, so the write lock is never held while an SMTP server thinks. Each outcome (sent,
-retry, failed) is one UPDATE plus its audit event. Must not build mail or talk to an SMTP server.
+retry, failed) is one UPDATE plus its audit event; a bounce that comes back later marks its row `bounced`
+(`mark_bounced`: when, who failed, the diagnostic, the bounce's stored message). Must not build mail or talk to an
+SMTP server.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import datetime as dt
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from casebot.store.records import OutboxItem
-from casebot.store.schema import Case, Event, Outbox
+from casebot.store.schema import Case, Event, Message, Outbox
 
 
 class Queueable(Protocol):
@@ -39,8 +42,40 @@ class Queueable(Protocol):
     def raw(self) -> bytes: ...
 
 
+@dataclass(frozen=True)
+class Bounced:
+    """The outbox row a bounce was about, as `mark_bounced` left it."""
+
+    key: str
+    kind: str
+    case_id: int | None
+    recipient: str  # the failed recipient(s) recorded on the row
+
+
 class OutboxOps:
     session: Session
+
+    def mark_bounced(self, message_id: str, *, at: dt.datetime, recipients: tuple[str, ...], diagnostic: str,
+                     dedupe_key: str) -> Bounced | None:
+        """Mark the row that sent `message_id` bounced: status, time, the failed recipient(s) among its own (all the
+        report names when none matches) and the diagnostic; `bounce_message_pk` is the bounce's stored message (by
+        its dedupe key, added in this transaction). A later bounce for the same row adds its recipient. None when
+        casebot sent no such mail."""
+        row = self.session.scalar(select(Outbox).where(Outbox.message_id == message_id).order_by(Outbox.id).limit(1))
+        if row is None:
+            return None
+        ours = {r.lower() for r in row.recipients}
+        failed = [r for r in recipients if r.lower() in ours] or list(recipients)
+        if row.status == "bounced" and row.bounce_recipient:
+            known = [r.strip() for r in row.bounce_recipient.split(",")]
+            failed = known + [r for r in failed if r.lower() not in {k.lower() for k in known}]
+        else:
+            self.session.flush()  # the bounce's own message row gets its id
+            row.bounce_message_pk = self.session.scalar(select(Message.id).where(Message.dedupe_key == dedupe_key))
+            row.bounced_at, row.bounce_diagnostic = at, diagnostic[:2000] or None
+        row.status = "bounced"
+        row.bounce_recipient = ", ".join(dict.fromkeys(failed))[:320] or None
+        return Bounced(row.key, row.kind, row.case_id, row.bounce_recipient or "")
 
     def queue(self, notice: Queueable, *, case_id: int | None, now: dt.datetime, known_new: bool = False) -> bool:
         """Queue a built notice under its own idempotency key (see `enqueue`)."""

@@ -38,6 +38,7 @@ class MessageRecord:
     defects: tuple[str, ...]
     raw: bytes
     attachments: tuple[Attachment, ...]
+    arrived_at: dt.datetime | None = None  # the mail server's arrival time (InboundMail.arrived_at)
 
     @classmethod
     def of(cls, m: InboundMail, *, source: str, received_at: dt.datetime, automated: str | None,
@@ -46,7 +47,7 @@ class MessageRecord:
             dedupe_key=m.dedupe_key, message_id=m.message_id, sender=m.sender.addr, sender_name=m.sender.name,
             recipients=tuple(a.addr for a in m.to), cc=tuple(a.addr for a in m.cc), subject=m.subject,
             sent_at=m.date, received_at=received_at, body_text=m.text, automated=automated, source=source,
-            trace=tuple(trace), defects=m.defects, raw=m.raw, attachments=m.attachments,
+            trace=tuple(trace), defects=m.defects, raw=m.raw, attachments=m.attachments, arrived_at=m.arrived_at,
         )
 
 

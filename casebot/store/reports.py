@@ -1,6 +1,7 @@
 """Read models for the CLI: case lists and one case in full.
 
-Owns the queries behind `casebot cases list` and `cases show`: a fixed number of queries per call whatever the
+Owns the queries behind `casebot cases list` and `cases show` (its outbox entries with their bounces: when,
+the failed recipient, the diagnostic, the bounce's message): a fixed number of queries per call whatever the
 number of messages (attachments loaded with their messages, no query per row). Must not write anything.
 """
 
@@ -88,7 +89,10 @@ class ReportOps:
             "events": [{"at": iso(e.at), "kind": e.kind, **e.detail} for e in events],
             "outbox": [
                 {"key": o.key, "kind": o.kind, "to": o.recipients, "status": o.status, "attempts": o.attempts,
-                 "last_error": o.last_error}
+                 "last_error": o.last_error, "message_id": o.message_id, "sent_at": iso(o.sent_at),
+                 **({"bounced_at": iso(o.bounced_at), "bounce_recipient": o.bounce_recipient,
+                     "bounce_diagnostic": o.bounce_diagnostic, "bounce_message": o.bounce_message_pk}
+                    if o.status == "bounced" else {})}
                 for o in outbox
             ],
         }

@@ -182,7 +182,8 @@ class Outbox(Base):
 
 
 class AdminLog(Base):
-    """What admins and the housekeeping jobs did outside any one case: erasures, retention runs (who, when, how much)."""
+    """What admins and the housekeeping jobs did outside any one case: erasures, retention runs (who, when, how
+    much)."""
 
     __tablename__ = "admin_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

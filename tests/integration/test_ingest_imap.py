@@ -29,7 +29,7 @@ from cbtest import (
     run_threads,
     uidvalidity,
 )
-from corpus import AUTOMATED_KINDS, Sample, generate
+from corpus import AUTOMATED_KINDS, CASELESS_KINDS, Sample, generate
 from servers import ImapAccount, SmtpSink, free_port
 
 from casebot.service import PollResult, poll
@@ -58,14 +58,20 @@ def ref(n: int) -> str:
     return f"CASE-{n:06d}"
 
 
+KEPT = CASELESS_KINDS  # bounces and out-of-office replies to mail casebot does not have: kept without a case
+
+
 def expected_references(samples: list[Sample]) -> list[str]:
-    """The case each sample must end up on: cases are minted in arrival (UID) order, replies join their parent."""
+    """The case each sample must end up on: cases are minted in arrival (UID) order, replies join their parent;
+    "" for mail kept without a case."""
     refs: list[str] = []
     opened = 0
     for s in samples:
         if s.kind == "reply":
             assert s.reply_to_index is not None
             refs.append(refs[s.reply_to_index])
+        elif s.kind in KEPT:
+            refs.append("")
         else:
             opened += 1
             refs.append(ref(opened))
@@ -111,17 +117,26 @@ def test_corpus_is_stored_once_threaded_and_acknowledged(h: Harness) -> None:
     details = h.details()
     expected = expected_references(samples)
 
-    # Every message is stored exactly once, each non-reply opens one case, replies join their parent's case.
-    assert sum(d["message_count"] for d in details.values()) == len(samples)
+    # Every message is stored exactly once, each non-reply opens one case, replies join their parent's case;
+    # bounces and auto-replies that answer nothing casebot has are kept without a case.
+    kept = [s for s in samples if s.kind in KEPT]
+    assert kept
+    assert sum(d["message_count"] for d in details.values()) == len(samples) - len(kept)
     assert h.stored_message_count() == len(samples)
-    assert sorted(details) == sorted(set(expected))
-    assert len(details) == sum(1 for s in samples if s.kind != "reply")
+    assert sorted(details) == sorted({r for r in expected if r})
+    assert len(details) == sum(1 for s in samples if s.kind != "reply" and s.kind not in KEPT)
+    with h.store.transaction() as tx:
+        listed = {k.id: k for k in tx.kept_messages(automated_only=True) if k.reference is None}
+    assert len(listed) == len(kept) and {k.disposition for k in listed.values()} == {"automated"}
     stored: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for reference, d in details.items():
         for m in d["messages"]:
             if m["message_id"] is not None:
                 stored[m["message_id"]].append((reference, m["disposition"]))
     for i, s in enumerate(samples):
+        if s.kind in KEPT:
+            assert s.message_id not in stored, (i, s.kind)
+            continue
         if s.message_id is not None:
             disposition = "threaded" if s.kind == "reply" else "opened"
             assert stored[s.message_id] == [(expected[i], disposition)], (i, s.kind)
@@ -132,7 +147,7 @@ def test_corpus_is_stored_once_threaded_and_acknowledged(h: Harness) -> None:
 
     # One acknowledgement per new case from a human, none to automated mail.
     acked = {expected[i]: s for i, s in enumerate(samples) if s.kind != "reply" and not s.automated}
-    silent = {expected[i] for i, s in enumerate(samples) if s.kind != "reply" and s.automated}
+    silent = {expected[i] for i, s in enumerate(samples) if s.kind != "reply" and s.automated and expected[i]}
     assert h.sink.wait_for(len(acked), timeout=5)
     by_ref: dict[str, list[tuple[Any, Any]]] = defaultdict(list)
     for envelope in h.sink.messages:
@@ -229,7 +244,7 @@ def test_processed_folder_moves_mail_out_of_inbox(h: Harness) -> None:
     processed = folder_messages(h.account, "Processed")
     assert sorted(processed.values()) == sorted(s.raw for s in samples)
     assert all(b"\\Seen" not in f for f in folder_flags(h.account, "Processed").values())
-    assert len(h.cases()) == sum(1 for s in samples if s.kind != "reply")
+    assert len(h.cases()) == sum(1 for s in samples if s.kind != "reply" and s.kind not in KEPT)
 
     # Only what arrives later is looked at next time.
     late = make_mail("Late Client <late@client.example>", "Arrived after the first poll")
@@ -473,10 +488,10 @@ def test_concurrent_polls_on_postgresql_store_and_acknowledge_each_message_once(
 
         expected = expected_references(samples)
         details = h.details()
-        assert sorted(details) == sorted(set(expected))
+        assert sorted(details) == sorted({r for r in expected if r})
         assert h.stored_message_count() == len(samples)
         for i, s in enumerate(samples):
-            if s.message_id is not None:
+            if s.message_id is not None and expected[i]:
                 (where,) = [r for r, d in details.items() for m in d["messages"] if m["message_id"] == s.message_id]
                 # Every poll works in UID order and a message is committed (or found stored) before any poll
                 # moves past it: numbers follow arrival order and replies always find their parent.

@@ -1,7 +1,7 @@
 """`casebot ingest` run the way an MTA's pipe runs it (Postfix `pipe`/`local`: stdin, a bare environment, cwd /),
 checking each exit status: 0 stored, 75 (EX_TEMPFAIL, the MTA keeps the mail) for anything that is casebot's own
-fault, 64 only for an empty message. And the CLI as people type it (`--config` after the command, references in
-any case, a closed pipe)."""
+fault (an empty message is quarantined, exit 0). And the CLI as people type it (`--config` after the command,
+references in any case, a closed pipe)."""
 
 from __future__ import annotations
 
@@ -65,7 +65,8 @@ def test_exit_statuses(tmp_path: Path) -> None:
         assert result.returncode == 75, (what, result.stderr)
         assert b"Traceback" not in result.stderr and result.stderr.count(b"\n") == 1, (what, result.stderr)
         assert b"the MTA keeps the message" in result.stderr or b"try again later" in result.stderr, result.stderr
-    assert pipe(good, b"  \n").returncode == 64  # an empty message: the one permanent answer
+    empty = pipe(good, b"  \n")  # an empty message is recorded (quarantined), not refused: nothing lost
+    assert empty.returncode == 0 and empty.stdout.strip() == b"quarantined", empty
 
 
 def test_cli_as_people_type_it(tmp_path: Path) -> None:

@@ -41,6 +41,12 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "apscheduler": ("daemon.py",),
     "authres": ("mail/authres.py",),
     "mailparser_reply": ("mail/reply.py",),
+    "msal": ("oauth_msal.py",),
+    "authlib": ("oauth_authlib.py",),
+    "css_inline": ("mail/html.py",),
+    "idna": ("mail/address.py",),
+    "flufl.bounce": ("mail/bounce.py",),
+    "prometheus_client": ("metrics.py",),
 }
 MAX_LINES = 400
 

@@ -48,12 +48,12 @@ class FakeLookup:
         self.calls.append(("is_own_message_id", message_id))
         return message_id in self.own_ids
 
-    def acks_to(self, address: str, since: dt.datetime) -> int:
-        self.calls.append(("acks_to", (address, since)))
+    def acks_to(self, address: str, since: dt.datetime, until: dt.datetime) -> int:
+        self.calls.append(("acks_to", (address, since, until)))
         return self.acks.get(address, 0)
 
-    def acks_for_sender(self, sender: str, since: dt.datetime) -> int:
-        self.calls.append(("acks_for_sender", (sender, since)))
+    def acks_for_sender(self, sender: str, since: dt.datetime, until: dt.datetime) -> int:
+        self.calls.append(("acks_for_sender", (sender, since, until)))
         return self.acks_by_sender.get(sender, 0)
 
 
@@ -146,6 +146,11 @@ LOOP_CASES = [
 ]
 
 
+# Automated mail that answers a mail (auto-replies, bounces); the rest (lists, bulk, notifications) opens a case.
+ANSWERS = {"Auto-Submitted: auto-replied", "Precedence: auto_reply", "x-autoreply", "mailer-daemon@", "postmaster@",
+           "multipart/report"}
+
+
 @pytest.mark.parametrize(
     ("extra", "sender", "fragment"), [c[1:] for c in LOOP_CASES], ids=[c[0] for c in LOOP_CASES]
 )
@@ -153,8 +158,16 @@ def test_loop_guard_no_ack_but_still_a_case(extra: tuple[str, ...], sender: str 
     lookup = FakeLookup()
     raw = message(*extra, sender=sender or "Alice <alice@client.example>", subject="Production down")
     ctx = run(raw, lookup)
-    assert ctx.origin.automated is not None and fragment in ctx.origin.automated
+    guard = next(t for t in ctx.trace if t["step"] == "loop_guard")
+    assert ctx.origin.automated is not None and fragment in f"{ctx.origin.automated} {guard.get('also', '')}"
     assert ctx.ack.send is False
+    if fragment in ANSWERS:
+        # An auto-reply or a bounce that answers nothing casebot has: kept without a case, no priority taken.
+        assert ctx.origin.answer is not None and ctx.placement.caseless
+        assert not ctx.opens_case and ctx.triage.priority is None
+        assert ctx.trace[-1]["step"] == "automated_answer"
+        return
+    assert ctx.origin.answer is None
     assert ctx.ack.why.startswith("automated mail")
     assert fragment in ctx.ack.why
     # Nothing a client sent is dropped: the message still opens a case, with its priority.
@@ -379,7 +392,7 @@ def test_rate_limit(sent: int, limit: int, acknowledge: bool) -> None:
         assert str(sent) in ctx.ack.why
     asked = [c[1] for c in lookup.calls if c[0] == "acks_to"]
     if limit:
-        assert asked == [("alice@client.example", NOW - dt.timedelta(minutes=30))]
+        assert asked == [("alice@client.example", NOW - dt.timedelta(minutes=30), NOW)]
     else:
         assert asked == []  # 0 means no limit
 
@@ -390,7 +403,8 @@ def test_rate_limit_counts_acks_to_the_address_that_receives_them() -> None:
     ctx = run(message("Reply-To: victim@other.example", sender="random123@client.example"), lookup)
     assert ctx.ack.send is False
     assert "rate limit" in ctx.ack.why
-    assert [c[1] for c in lookup.calls if c[0] == "acks_to"] == [("victim@other.example", NOW - dt.timedelta(hours=1))]
+    assert [c[1] for c in lookup.calls if c[0] == "acks_to"] == [
+        ("victim@other.example", NOW - dt.timedelta(hours=1), NOW)]
 
 
 @pytest.mark.parametrize(
@@ -437,9 +451,9 @@ def test_chain_from_config_runs_a_step_defined_in_a_test_module() -> None:
     from casebot.service import build_deps
 
     settings = from_mapping({"mailbox": {"kind": "pipe"},
-                             "pipeline": {"steps": [*DEFAULT_CHAIN[:6], "plugin_steps:TagVip", DEFAULT_CHAIN[6]]}})
+                             "pipeline": {"steps": [*DEFAULT_CHAIN[:-1], "plugin_steps:TagVip", DEFAULT_CHAIN[-1]]}})
     deps = build_deps(settings)
-    assert [s.name for s in deps.steps] == [*DEFAULT_CHAIN[:6], "tag_vip", "acknowledgement"]
+    assert [s.name for s in deps.steps] == [*DEFAULT_CHAIN[:-1], "tag_vip", "acknowledgement"]
     raw = message(sender="Dana <dana@vip.example>", subject="Quick question")
     verdict = run_chain(Incoming(parse(raw), NOW, deps.pipeline, _typed(FakeLookup())), deps.steps)
     assert (verdict.triage.priority, verdict.triage.rule) == ("critical", "vip-domain")
@@ -471,7 +485,7 @@ def test_runner_records_one_entry_per_step_with_hit_or_miss() -> None:
     verdict = run(message())
     assert [t["step"] for t in verdict.trace] == list(DEFAULT_CHAIN)
     assert all(isinstance(t["hit"], bool) and t["decision"] for t in verdict.trace)
-    assert [t["hit"] for t in verdict.trace] == [False, False, False, False, False, True, True]
+    assert [t["hit"] for t in verdict.trace] == [False, False, False, False, False, False, True, True]
 
 
 def test_stop_is_not_swallowed_by_a_steps_except_exception() -> None:

@@ -28,6 +28,7 @@ from casebot.notices import (
     ESCALATION,
     ESCALATION_ACK,
     KINDS,
+    OAUTH_ALERT,
     PAGE,
     RELAY,
     REMINDER,
@@ -124,14 +125,14 @@ def names_the_case(text: str) -> None:
 
 def test_every_kind_has_a_template_that_compiles() -> None:
     assert KINDS == (ACK, REMINDER, BREACH, ESCALATION, PAGE, DIGEST, STAFF_NOTICE, RELAY, COMMAND_ERRORS, STATUS,
-                     CLIENT_ESCALATION, ESCALATION_ACK)
+                     CLIENT_ESCALATION, ESCALATION_ACK, OAUTH_ALERT)
     assert templates_used() == ["acknowledgement.txt.j2", "reminder.txt.j2", "breach.txt.j2", "escalation.txt.j2",
                                 "page.txt.j2", "digest.txt.j2", "staff_notice.txt.j2", "relay.txt.j2",
                                 "command_errors.txt.j2", "status.txt.j2", "client_escalation.txt.j2",
-                                "escalation_ack.txt.j2"]
+                                "escalation_ack.txt.j2", "oauth_alert.txt.j2"]
     Templates(None).check(templates_used())
     assert [k.name for k in KINDS] == ["ack", "remind", "breach", "escalate", "page", "digest", "notice", "relay",
-                                       "cmderr", "status", "clientesc", "escack"]
+                                       "cmderr", "status", "clientesc", "escack", "oauth"]
 
 
 def test_keys() -> None:
@@ -181,6 +182,9 @@ def test_every_template_gets_every_variable_it_uses() -> None:
     templates = Recording()
     n = notices(templates)
     all_notices(n)
+    for problem in ("token_failed", "secret_expiring"):  # not about a case: no case subject to check above
+        n.oauth_alert(token="mailbox", problem=problem, detail="invalid_grant", day=dt.date(2026, 6, 2), to=STAFF,
+                      now=SUMMER, days_left=3, since=SUMMER)
     assert sorted(templates.seen) == sorted(templates_used())
     for name in templates_used():
         source = templates.env.loader.get_source(templates.env, name)[0]  # type: ignore[union-attr]

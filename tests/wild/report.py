@@ -2,9 +2,11 @@
 
     python tests/wild/report.py [--dest .cache/wild]
 
-Per class: how many messages were recognised as automated. Then every automated message that
-would get an acknowledgement, every human message wrongly flagged, and any message that made
-`mail.parse` raise. Always exits 0: it is a report, not a test.
+Per class: how many messages were recognised as automated, how many of them answer a mail (bounce, DSN,
+read receipt, feedback report, auto-reply: stored on the case they answer, or kept without a case) and
+what `casebot.mail.bounce` read from them. Then every automated message that would get an
+acknowledgement, every human message wrongly flagged, and any message that made `mail.parse` raise.
+Always exits 0: it is a report, not a test.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from casebot import mail
 from casebot.config import from_mapping
-from casebot.pipeline.loop_guard import automation_reason
+from casebot.pipeline.loop_guard import assess
 from casebot.service import load_patterns
 
 OWN = frozenset({"support@example.com"})
@@ -37,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = json.loads(index_path.read_text())
     total: Counter[str] = Counter()
     flagged: Counter[str] = Counter()
+    answers: Counter[str] = Counter()
+    reports: dict[str, Counter[str]] = {}
     missed: list[tuple[str, str]] = []
     wrong: list[tuple[str, str]] = []
     crashed: list[tuple[str, str]] = []
@@ -50,23 +54,28 @@ def main(argv: list[str] | None = None) -> int:
             crashed.append((row["path"], f"{type(e).__name__}: {e}"))
             continue
         try:
-            reason = automation_reason(parsed, OWN, PATTERNS)
+            found = assess(parsed, OWN, PATTERNS)
         except Exception as e:
             trace = traceback.format_exc(limit=2)
-            crashed.append((row["path"], f"automation_reason: {type(e).__name__}: {e}\n{trace}"))
+            crashed.append((row["path"], f"loop guard: {type(e).__name__}: {e}\n{trace}"))
             continue
+        reason = found.reason
         if reason:
             flagged[cls] += 1
+        if found.answer:
+            answers[cls] += 1
+        reports.setdefault(cls, Counter())[found.report.kind] += 1
         if row["label"] == "automated" and reason is None:
             missed.append((row["path"], cls))
         elif row["label"] == "human" and reason is not None:
             wrong.append((row["path"], reason))
 
-    print(f"{'class':22} {'total':>5} {'flagged':>7} {'missed':>6}")
+    print(f"{'class':22} {'total':>5} {'flagged':>7} {'missed':>6} {'answers':>7}  reports read")
     for cls in sorted(total):
         ok = flagged[cls]
         miss = total[cls] - ok if cls != "human" else 0
-        print(f"{cls:22} {total[cls]:5} {ok:7} {miss:6}")
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(reports.get(cls, Counter()).items()) if k != "none")
+        print(f"{cls:22} {total[cls]:5} {ok:7} {miss:6} {answers[cls]:7}  {kinds or '-'}")
     n_auto = sum(1 for r in rows if r["label"] == "automated")
     print(f"{'automated (all)':22} {n_auto:5} {n_auto - len(missed):7} {len(missed):6}")
     print(f"{'human wrongly flagged':22} {len(wrong):5}")
