@@ -26,7 +26,7 @@ from casebot import mail as mailmodel
 from casebot.jobs.apply import Applied, IngestDeps, apply_verdict
 from casebot.pipeline import Incoming, Verdict, run_chain
 from casebot.store import DuplicateMessage, Store, StoreUnavailable
-from casebot.transport import Mailbox
+from casebot.transport import Fetched, Mailbox
 
 log = structlog.get_logger("casebot.ingest")
 
@@ -66,17 +66,7 @@ def process(
     try:
         if not raw or raw.isspace():
             return _empty(store, raw, source, now)
-        full = len(raw) if size is None else size
-        limit = deps.max_message_bytes
-        # Parsed once, before the transaction: on SQLite the write lock is not held while mail-parser works.
-        # Over the size limit, only the header block is read.
-        parsed = mailmodel.parse_unparsed(raw, full, limit) if limit and full > limit else mailmodel.parse(raw)
-        if len(raw) >= _TRIM_AFTER:
-            _give_back_memory()
-        arrival = arrived_at or parsed.arrived_at
-        parsed = dataclasses.replace(parsed, arrived_at=min(arrival, now) if arrival else now)
-        if parsed.unparsed_size:
-            log.warning("message.oversize", source=source, size=full, limit=limit, stored_bytes=len(raw))
+        parsed = _parse(deps, raw, source, now, arrived_at, size)
         key = parsed.dedupe_key
         try:
             with store.transaction() as tx:
@@ -95,13 +85,90 @@ def process(
             # Another process stored the same message between our check and our insert: it is stored once.
             return Outcome("duplicate", detail=key)
         _log(applied, verdict, source)
-        return Outcome(applied.status, applied.reference, automated=bool(verdict.origin.automated),
-                       ack=("queued" if applied.ack_queued else applied.ack_note) if applied.status == "opened" else "")
+        return _outcome(applied, verdict)
     except StoreUnavailable:
         raise
     except Exception as exc:
         # Isolate the failure to this message: count it, quarantine past the limit, go on.
         return _failed(store, deps, raw, source, now, exc)
+
+
+def _parse(deps: IngestDeps, raw: bytes, source: str, now: dt.datetime, arrived_at: dt.datetime | None,
+           size: int | None) -> mailmodel.InboundMail:
+    """Parse once, before any transaction (on SQLite the write lock is not held while mail-parser works); over
+    the size limit only the header block is read."""
+    full = len(raw) if size is None else size
+    limit = deps.max_message_bytes
+    parsed = mailmodel.parse_unparsed(raw, full, limit) if limit and full > limit else mailmodel.parse(raw)
+    if len(raw) >= _TRIM_AFTER:
+        _give_back_memory()
+    arrival = arrived_at or parsed.arrived_at
+    parsed = dataclasses.replace(parsed, arrived_at=min(arrival, now) if arrival else now)
+    if parsed.unparsed_size:
+        log.warning("message.oversize", source=source, size=full, limit=limit, stored_bytes=len(raw))
+    return parsed
+
+
+def _outcome(applied: Applied, verdict: Verdict) -> Outcome:
+    return Outcome(applied.status, applied.reference, automated=bool(verdict.origin.automated),
+                   ack=("queued" if applied.ack_queued else applied.ack_note) if applied.status == "opened" else "")
+
+
+def batchable(got: Fetched, source: str, failures: Mapping[str, int]) -> bool:
+    """Whether a fetched message may share a transaction with others: not empty, not big (its memory is given
+    back before the next one is parsed), never failed before (its own transaction counts and quarantines it)."""
+    return bool(got.raw) and not got.raw.isspace() and len(got.raw) < _TRIM_AFTER and not failures.get(source[:300])
+
+
+Batch = list[tuple[Fetched, str]]  # fetched messages with their source names
+
+
+def _runs(fetched: Batch, failures: Mapping[str, int]) -> list[tuple[Batch, bool]]:
+    """The fetch split into runs, in mailbox order (a reply is never stored before the mail it answers): runs of
+    messages that may share a transaction (True, two or more) and the others, one message each (False)."""
+    runs: list[tuple[Batch, bool]] = []
+    for item in fetched:
+        if batchable(item[0], item[1], failures):
+            if runs and runs[-1][1]:
+                runs[-1][0].append(item)
+            else:
+                runs.append(([item], True))
+        else:
+            runs.append(([item], False))
+    return [(run, together and len(run) > 1) for run, together in runs]
+
+
+def process_batch(
+    store: Store, deps: IngestDeps, batch: Batch, now: dt.datetime,
+) -> list[Outcome] | None:
+    """Store several messages in ONE transaction: one dedupe query for all of them, one commit. All or nothing:
+    None when any message fails (or another process stored one of them meanwhile); nothing of the batch is then
+    committed, and the caller processes each message alone, which counts the failure against the one message
+    that caused it and quarantines it as `process` does. Raises StoreUnavailable for database trouble."""
+    try:
+        parsed = [(_parse(deps, got.raw, source[:300], now, got.arrived_at, got.size), source[:300])
+                  for got, source in batch]
+        results: list[tuple[Outcome, Applied | None, Verdict | None, str]] = []
+        with store.transaction() as tx:
+            seen = tx.existing_keys([m.dedupe_key for m, _ in parsed])
+            for m, source in parsed:
+                if m.dedupe_key in seen:
+                    results.append((Outcome("duplicate", detail=m.dedupe_key), None, None, source))
+                    continue
+                seen.add(m.dedupe_key)  # the same message twice in one batch is stored once
+                # Earlier messages of the batch are in this transaction: the chain's look-ups see them.
+                verdict = run_chain(Incoming(m, now, deps.pipeline, tx), deps.steps)
+                applied = apply_verdict(tx, deps, m, verdict, source, now)
+                results.append((_outcome(applied, verdict), applied, verdict, source))
+    except StoreUnavailable:
+        raise
+    except Exception as exc:  # DuplicateMessage included: the one-by-one path sorts each message out
+        log.info("ingest.batch_split", size=len(batch), reason=f"{type(exc).__name__}: {exc}"[:300])
+        return None
+    for _, done, decided, name in results:
+        if done is not None and decided is not None:
+            _log(done, decided, name)
+    return [r[0] for r in results]
 
 
 _TRIM_AFTER = 4 << 20
@@ -165,9 +232,11 @@ def ingest_mailbox(
     mailbox: Mailbox, store: Store, deps: IngestDeps, now: Callable[[], dt.datetime], stop: threading.Event,
     batch_size: int = 50, observe: Callable[[Outcome, float], None] | None = None,
 ) -> IngestStats:
-    """One pass over the mailbox. The message in hand is always finished; `stop` is honoured between messages.
-    Raises MailboxUnavailable (transport) or StoreUnavailable (database) to end the tick. `observe` (metrics)
-    hears each outcome and the seconds it took."""
+    """One pass over the mailbox, `batch_size` messages per fetch. The messages of a fetch that may share a
+    transaction are stored in one (`process_batch`), the others, and all of a batch that failed, one by one;
+    the fetch's messages are marked done on the server only after their commit. The batch in hand is always
+    finished; `stop` is honoured between batches. Raises MailboxUnavailable (transport) or StoreUnavailable
+    (database) to end the tick. `observe` (metrics) hears each outcome and the seconds it took."""
     stats = IngestStats()
     pending = mailbox.pending()
     if not pending:
@@ -181,20 +250,31 @@ def ingest_mailbox(
         done: list[str] = []
         quarantine: list[str] = []
         try:
-            for got in mailbox.fetch(chunk):
-                mid = got.id
-                started = time.perf_counter()
-                outcome = process(store, deps, got.raw, mailbox.source(mid), now(), failures,
-                                  arrived_at=got.arrived_at, size=got.size)
-                stats.add(outcome)
-                if observe is not None:
-                    observe(outcome, time.perf_counter() - started)
-                if outcome.status == "quarantined":
-                    quarantine.append(mid)
-                elif outcome.status != "failed":
-                    done.append(mid)
+            fetched = [(got, mailbox.source(got.id)) for got in mailbox.fetch(chunk)]
+            for run, together in _runs(fetched, failures):
                 if stop.is_set():
                     break
+                started = time.perf_counter()
+                outcomes = process_batch(store, deps, run, now()) if together else None
+                if outcomes is not None:
+                    each = (time.perf_counter() - started) / len(run)
+                    for (got, _src), outcome in zip(run, outcomes, strict=True):
+                        stats.add(outcome)
+                        if observe is not None:
+                            observe(outcome, each)
+                        done.append(got.id)
+                    continue
+                for got, src in run:  # one message, or a batch that failed: each in its own transaction
+                    started = time.perf_counter()
+                    outcome = process(store, deps, got.raw, src, now(), failures, arrived_at=got.arrived_at,
+                                      size=got.size)
+                    stats.add(outcome)
+                    if observe is not None:
+                        observe(outcome, time.perf_counter() - started)
+                    if outcome.status == "quarantined":
+                        quarantine.append(got.id)
+                    elif outcome.status != "failed":
+                        done.append(got.id)
         finally:
             # Whatever was committed is marked now, even if the batch ended early: less to re-check next time.
             if done:

@@ -31,6 +31,13 @@ class IntakeOps:
     def message_exists(self, dedupe_key: str) -> bool:
         return self.session.scalar(select(Message.id).where(Message.dedupe_key == dedupe_key)) is not None
 
+    def existing_keys(self, dedupe_keys: list[str]) -> set[str]:
+        """Which of these dedupe keys are stored already: one query for a whole batch."""
+        if not dedupe_keys:
+            return set()
+        return {str(k) for k in self.session.scalars(select(Message.dedupe_key).where(
+            Message.dedupe_key.in_(dedupe_keys)))}
+
     def add_message(self, record: MessageRecord, *, case_id: int | None, disposition: str) -> None:
         r = record
         msg = Message(
