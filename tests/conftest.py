@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+from cbtest import Harness
 from servers import (
     DOVECOT_MISSING,
     DovecotServer,
@@ -131,3 +132,19 @@ def db_url(request: pytest.FixtureRequest) -> str:
     name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     url: str = request.getfixturevalue(name)
     return url
+
+
+@pytest.fixture
+def h(imap_account: ImapAccount, smtp_sink: SmtpSink, db_url: str) -> Iterator[Harness]:
+    """The end-to-end harness with default settings, on both engines (a module that needs other settings defines
+    its own `h`, which pytest then uses there)."""
+    harness = Harness(imap_account, smtp_sink, db_url)
+    try:
+        yield harness
+    finally:
+        harness.close()
+
+
+@pytest.fixture
+def harness(h: Harness) -> Harness:
+    return h

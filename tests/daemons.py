@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from servers import ImapAccount, SmtpSink
 
+from casebot.store import Store
+
 CASEBOT = [sys.executable, "-m", "casebot"]
 
 
@@ -101,3 +103,15 @@ def cases_json(config: Path) -> list[dict[str, object]]:
                          capture_output=True, check=True, timeout=60)
     result: list[dict[str, object]] = json.loads(out.stdout)
     return result
+
+
+def drained(account: ImapAccount, store: Store) -> bool:
+    """Nothing left unprocessed in the INBOX and nothing pending in the outbox (and something was queued)."""
+    c = account.connect()
+    try:
+        c.select_folder("INBOX", readonly=True)
+        left = c.search(["UNKEYWORD", "$CasebotProcessed"])
+    finally:
+        c.logout()
+    counts = store.outbox_counts()
+    return not left and counts.get("pending", 0) == 0 and bool(counts)

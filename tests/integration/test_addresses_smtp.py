@@ -83,11 +83,7 @@ def test_unwritable_addresses_get_no_acknowledgement_and_a_reason(h: Harness) ->
     assert [m.rcpt_tos for m in h.sink.messages] == [["ok@client.example"]]
 
 
-@pytest.fixture
-def h(imap_account: ImapAccount, smtp_sink: SmtpSink, db_url: str) -> Iterator[Harness]:
-    harness = Harness(imap_account, smtp_sink, db_url)
+@pytest.fixture(autouse=True)
+def _quiet() -> Iterator[None]:
     with quiet_logs():
-        try:
-            yield harness
-        finally:
-            harness.close()
+        yield

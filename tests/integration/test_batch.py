@@ -10,21 +10,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
 from cbtest import Harness, make_mail
-from servers import ImapAccount, SmtpSink
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from structlog.testing import capture_logs
 
 from casebot.pipeline import DEFAULT_CHAIN
-
-
-@pytest.fixture
-def harness(imap_account: ImapAccount, smtp_sink: SmtpSink, db_url: str) -> Iterator[Harness]:
-    h = Harness(imap_account, smtp_sink, db_url)
-    yield h
-    h.close()
 
 
 @contextmanager

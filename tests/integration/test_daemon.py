@@ -22,6 +22,7 @@ from corpus import CASELESS_KINDS, generate
 from daemons import (
     CASEBOT,
     cases_json,
+    drained,
     env,
     events,
     idles,
@@ -126,17 +127,7 @@ def test_kill_9_loses_nothing_and_duplicates_nothing(
         assert progress[0] < total_cases, progress
         proc = start_daemon(config, log)
 
-        def drained() -> bool:
-            c = imap_account.connect()
-            try:
-                c.select_folder("INBOX", readonly=True)
-                left = c.search(["UNKEYWORD", "$CasebotProcessed"])
-            finally:
-                c.logout()
-            counts = store.outbox_counts()
-            return not left and counts.get("pending", 0) == 0 and bool(counts)
-
-        wait_until(drained, 90, "the mailbox and the outbox to drain")
+        wait_until(lambda: drained(imap_account, store), 90, "the mailbox and the outbox to drain")
         assert stop(proc) == 0
     finally:
         store.close()

@@ -16,6 +16,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from corpus import CASELESS_KINDS, generate
 from daemons import (
+    drained,
     events,
     no_daemon_outlives_its_test,  # noqa: F401  (autouse fixture: every daemon a test starts is stopped)
     start_daemon,
@@ -70,17 +71,7 @@ def test_second_instance_takes_the_mailbox_over_after_kill_9(
         takeover_s = time.monotonic() - killed_at
         print(f"killed A at {at_kill} of {total_cases} cases; B took the mailbox over after {takeover_s:.1f} s")
 
-        def drained() -> bool:
-            c = imap_account.connect()
-            try:
-                c.select_folder("INBOX", readonly=True)
-                left = c.search(["UNKEYWORD", "$CasebotProcessed"])
-            finally:
-                c.logout()
-            counts = store.outbox_counts()
-            return not left and counts.get("pending", 0) == 0 and bool(counts)
-
-        wait_until(drained, 90, "B to drain the mailbox and the outbox")
+        wait_until(lambda: drained(imap_account, store), 90, "B to drain the mailbox and the outbox")
         assert stop(b) == 0
         with store.transaction() as tx:
             from sqlalchemy import func, select

@@ -10,17 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 from cbtest import SUPPORT, Harness, quiet_logs
-from servers import ImapAccount, SmtpSink
 
 
-@pytest.fixture
-def h(imap_account: ImapAccount, smtp_sink: SmtpSink, db_url: str) -> Iterator[Harness]:
-    harness = Harness(imap_account, smtp_sink, db_url)
+@pytest.fixture(autouse=True)
+def _quiet() -> Iterator[None]:
     with quiet_logs():
-        try:
-            yield harness
-        finally:
-            harness.close()
+        yield
 
 
 def _html_mail(sender: str, subject: str, style: str, body: str) -> bytes:

@@ -45,14 +45,6 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-@pytest.fixture
-def h(imap_account: ImapAccount, smtp_sink: SmtpSink, db_url: str) -> Iterator[Harness]:
-    harness = Harness(imap_account, smtp_sink, db_url)
-    try:
-        yield harness
-    finally:
-        harness.close()
-
 
 def ref(n: int) -> str:
     return f"CASE-{n:06d}"

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from cbtest import Harness, events_of, make_mail, quiet_logs
 from reencode import VARIANTS, Fields, build
-from servers import ImapAccount, SmtpSink
+from servers import ImapAccount
 from sqlalchemy import select
 
 from casebot.clock import utcnow
@@ -36,14 +36,6 @@ def _quiet() -> Iterator[None]:
     with quiet_logs():
         yield
 
-
-@pytest.fixture
-def h(imap_account: ImapAccount, smtp_sink: SmtpSink, db_url: str) -> Iterator[Harness]:
-    harness = Harness(imap_account, smtp_sink, db_url)
-    try:
-        yield harness
-    finally:
-        harness.close()
 
 
 def append_at(account: ImapAccount, items: list[tuple[bytes, dt.datetime]]) -> None:

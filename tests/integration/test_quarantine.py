@@ -7,22 +7,12 @@ own processing, not a fake server): Dovecot, the SMTP sink and the database are 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from cbtest import Harness, folder_messages, make_mail
-from servers import ImapAccount, SmtpSink
 
 from casebot.pipeline import DEFAULT_CHAIN
 
 FAULTY_CHAIN = [*DEFAULT_CHAIN, "plugin_steps:ExplodeOnPoison"]
 
-
-@pytest.fixture
-def harness(imap_account: ImapAccount, smtp_sink: SmtpSink, db_url: str) -> Iterator[Harness]:
-    h = Harness(imap_account, smtp_sink, db_url)
-    yield h
-    h.close()
 
 
 def test_failing_message_is_retried_then_quarantined(harness: Harness) -> None:
