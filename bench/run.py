@@ -364,6 +364,17 @@ class InboxState:
     quarantined: int
 
 
+def unflag_inbox(server: DovecotServer, user: str) -> None:
+    """Clear the processed keyword on every message: the mailbox as if delivered again (a restore, a move)."""
+    client = server.imap(user, timeout=60)
+    try:
+        client.select_folder("INBOX")
+        client.remove_flags(client.search(["ALL"]), [PROCESSED_KEYWORD.encode()], silent=True)
+    finally:
+        with contextlib.suppress(Exception):
+            client.logout()
+
+
 def inbox_state(server: DovecotServer, user: str) -> InboxState:
     client = server.imap(user, timeout=60)
     try:
@@ -430,6 +441,8 @@ class RunResult:
     second_poll_seen: int
     phases: Phases | None = None
     work: Work | None = None
+    redelivery_wall_s: float | None = None  # the same mailbox again, processed flags cleared: every one a duplicate
+    redelivery_speedup: float | None = None  # first poll's wall / the re-delivery's
     profile: str | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -490,6 +503,16 @@ def one_run(
         cases2 = cases_list(config, workdir, "cases2", args.timeout)
         acks2 = ack_message_ids(sink)
 
+        log("clearing the processed flags and polling again (re-delivery: every message a duplicate) ...")
+        unflag_inbox(dovecot, user)
+        third = run_child(casebot(config, "poll"), workdir, "poll3", args.timeout)
+        log(f"re-delivery poll: exit {third.returncode} in {third.wall_s:.2f} s")
+        if third.returncode != 0:
+            problems.append(f"re-delivery poll exited {third.returncode}: {third.stderr.strip()[-1500:]}")
+        poll3 = parse_poll(third.stdout)
+        cases3 = cases_list(config, workdir, "cases3", args.timeout)
+        acks3 = ack_message_ids(sink)
+
     stored = sum(int(c["message_count"]) for c in cases)
     duplicate_acks = sum(n - 1 for n in Counter(acks).values() if n > 1)
     n = len(raws)
@@ -508,6 +531,9 @@ def one_run(
             f"second poll was not a no-op: saw {poll2.seen}, cases {len(cases)} -> {len(cases2)}, "
             f"acks {len(acks)} -> {len(acks2)}"
         )
+    if poll3.outcomes != {"duplicate": n} or len(cases3) != len(cases) or len(acks3) != len(acks):
+        problems.append(f"re-delivery was not all duplicates: {poll3.outcomes}, cases {len(cases)} -> {len(cases3)}, "
+                        f"acks {len(acks)} -> {len(acks3)}")
     wall = first.wall_s
     return RunResult(
         n=n, seed=args.seed, database=args.database, load_s=round(load_s, 2), wall_s=round(wall, 3),
@@ -524,6 +550,7 @@ def one_run(
         if (args.profile or args.py_spy) else None,
         phases=parse_phases(first) if args.phases else None, problems=problems,
         work=read_work(counts, n, poll1.delivered) if counts is not None else None,
+        redelivery_wall_s=round(third.wall_s, 3), redelivery_speedup=round(wall / third.wall_s, 1),
     )
 
 
@@ -549,6 +576,7 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("SQL statements per delivered mail", "w_dl"),
     ("mail-parser passes per message", "w_pa"),
     ("second poll: wall s (fixed cost)", "second_poll_wall_s"),
+    ("re-delivery: wall s / first poll's wall over it", "redelivery"),
     ("second poll: new cases / acks", "second"),
     ("left unprocessed / quarantined", "left"),
 )
@@ -557,6 +585,8 @@ ROWS: tuple[tuple[str, str], ...] = (
 def _cell(r: RunResult, key: str) -> str:
     if key == "cpu":
         return f"{r.cpu_user_s} / {r.cpu_sys_s}"
+    if key == "redelivery":
+        return f"{r.redelivery_wall_s} / {r.redelivery_speedup}x"
     if key == "second":
         return f"{r.second_poll_new_cases} / {r.second_poll_new_acks}"
     if key == "probe":

@@ -3,8 +3,8 @@
     python bench/sqlcount.py OUT.json -- --config X poll
 
 Before casebot starts, SQLAlchemy event hooks are put on every Engine (``before_cursor_execute`` counts SQL
-statements, ``commit`` counts transactions committed) and mail-parser's ``parse_from_bytes`` is wrapped (one pass
-per message is the target). Each statement is attributed to a phase by the casebot function on the call stack:
+statements, ``commit`` counts transactions committed) and mail-parser's ``MailParser`` is wrapped
+(one pass per message is the target). Each statement is attributed to a phase by the casebot function on the call stack:
 ``ingest`` (inside ``jobs.ingest.ingest_mailbox``), ``deliver`` (inside ``jobs.deliver.deliver``), else
 ``other`` (start-up, schema checks, the reminder scan). The counts are written to OUT.json when casebot exits;
 casebot's own exit code is passed on. Counts do not depend on how busy the host is, unlike the timings.
@@ -16,6 +16,7 @@ itself is not changed: nothing in casebot/ knows it is being counted.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -28,6 +29,25 @@ MODULES = {"ingest_mailbox": "casebot.jobs.ingest", "deliver": "casebot.jobs.del
 statements: Counter[str] = Counter()
 commits: Counter[str] = Counter()
 parses: Counter[str] = Counter()
+kinds: Counter[str] = Counter()  # "phase: INSERT messages" -> count: which statements make up the figure
+_KIND = re.compile(r"^\s*(SELECT|INSERT INTO|UPDATE|DELETE FROM|\w+)\s*(?:.*?\bFROM\s+)?\"?(\w+)?", re.I | re.S)
+_kind_cache: dict[str, str] = {}
+
+
+def kind_of(statement: str) -> str:
+    """`INSERT INTO messages`, `SELECT cases`, `UPDATE outbox`: the verb and the first table, for the breakdown."""
+    found = _kind_cache.get(statement)
+    if found is None:
+        head = statement[:400]
+        m = _KIND.match(head)
+        verb = (m.group(1) if m else head.split(None, 1)[0] if head.split() else "?").upper()
+        if verb in ("INSERT INTO", "UPDATE", "DELETE FROM"):
+            table = re.match(r"^\s*\w+(?:\s+(?:INTO|FROM))?\s+\"?(\w+)", head, re.I)
+        else:
+            table = re.search(r"\bFROM\s+\"?(\w+)", head, re.I)
+        found = f"{verb.split()[0]} {table.group(1) if table else ''}".strip()
+        _kind_cache[statement] = found
+    return found
 
 
 def phase_of(frame: FrameType | None) -> str:
@@ -43,8 +63,10 @@ def install() -> None:
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
-    def on_statement(*_args: Any, **_kw: Any) -> None:
-        statements[phase_of(sys._getframe(1))] += 1
+    def on_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any, **_kw: Any) -> None:
+        phase = phase_of(sys._getframe(1))
+        statements[phase] += 1
+        kinds[f"{phase}: {kind_of(statement)}"] += 1
 
     def on_commit(*_args: Any, **_kw: Any) -> None:
         commits[phase_of(sys._getframe(1))] += 1
@@ -54,13 +76,14 @@ def install() -> None:
 
     import mailparser
 
-    original = mailparser.parse_from_bytes
+    # casebot hands mail-parser a MIME tree it built itself (casebot.mail.mime), so a pass is a MailParser built.
+    original = mailparser.MailParser.__init__
 
-    def counted(*args: Any, **kw: Any) -> Any:
+    def counted(self: Any, *args: Any, **kw: Any) -> None:
         parses[phase_of(sys._getframe(1))] += 1
-        return original(*args, **kw)
+        original(self, *args, **kw)
 
-    mailparser.parse_from_bytes = counted
+    mailparser.MailParser.__init__ = counted
 
 
 def main(argv: list[str]) -> int:
@@ -74,7 +97,8 @@ def main(argv: list[str]) -> int:
     try:
         code = casebot_main(argv[2:])
     finally:
-        report = {"statements": dict(statements), "commits": dict(commits), "parses": dict(parses)}
+        report = {"statements": dict(statements), "commits": dict(commits), "parses": dict(parses),
+                  "kinds": dict(kinds.most_common())}
         out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     return code
 

@@ -82,7 +82,7 @@ def _run(settings: config.Settings, _args: argparse.Namespace) -> int:
 
 
 def _poll(settings: config.Settings, _args: argparse.Namespace) -> int:
-    from casebot.service import poll
+    from casebot.passes import poll
 
     result = poll(settings)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.ingest.counts.items())) or "nothing new"
@@ -100,7 +100,7 @@ def _ingest(settings: config.Settings, _args: argparse.Namespace) -> int:
     retries later."""
     import os
 
-    from casebot.service import ingest_one
+    from casebot.passes import ingest_one
     from casebot.store import StoreError
 
     # The MTA's pipe user and the daemon share the state directory through the `casebot` group (README, "Mail

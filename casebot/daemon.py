@@ -1,8 +1,10 @@
 """The long run, `casebot run`: signals, sd_notify, the mailbox leader lock, the IDLE loop and the scheduler.
 
 Owns the daemon's life cycle: the mailbox loop in the main thread (IDLE or poll, look again after a pass that
-stored mail, reconnect with backoff), the scheduled jobs on APScheduler's thread pool (deliver, the reminder
-scan, the daily digest; each a `Runtime` method given the same clock), SIGTERM finishing the message in hand,
+stored mail, reconnect with backoff), delivery on the courier's thread (`casebot.courier`: kicked by each ingest
+commit, so acknowledgements leave while the next batch is ingested, and every `daemon.deliver_interval`), the
+scheduled jobs on APScheduler's thread pool (the reminder scan, the daily digest, health; each a `Runtime` method
+given the same clock), SIGTERM finishing the message in hand,
 sd_notify READY/WATCHDOG/STOPPING, on PostgreSQL the advisory lock that lets one instance hold the mailbox, and
 the daemon's health: the `/metrics` and `/healthz` listener (`metrics.listen`) up from start to stop, its facts
 published to the state file every few seconds for `casebot status`.
@@ -23,7 +25,7 @@ from typing import Any
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from casebot import clock, housekeeping, metrics, monitor
+from casebot import clock, housekeeping, memory, metrics, monitor
 from casebot.config import ConfigError, Settings
 from casebot.service import Clock, Runtime
 from casebot.store import StoreError, StoreUnavailable
@@ -48,7 +50,8 @@ def sd_notify(message: str) -> None:
 
 
 class Daemon:
-    """`casebot run`: the mailbox loop in the main thread, scheduled jobs on APScheduler's thread pool."""
+    """`casebot run`: the mailbox loop in the main thread, delivery on the courier's, scheduled jobs on
+    APScheduler's thread pool."""
 
     def __init__(self, settings: Settings, now: Clock = clock.utcnow) -> None:
         self.settings = settings
@@ -58,6 +61,8 @@ class Daemon:
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.reporter = monitor.Reporter(settings, self.runtime.metrics, now, "daemon")
         self.listener: metrics.Listener | None = None
+        # Delivery on its own thread, kicked by every ingest commit and every job that queues mail.
+        self.courier = self.runtime.courier(settings.daemon.deliver_interval)
 
     def _job(self, name: str, run: Callable[[], None]) -> Callable[[], None]:
         def tick() -> None:
@@ -72,22 +77,17 @@ class Daemon:
 
         return tick
 
-    def _deliver(self) -> None:
-        stats = self.runtime.deliver_once(self.stop)
-        if stats.connection_error:
-            log.warning("outgoing.unavailable", error=stats.connection_error)
-
     def _remind(self) -> None:
         if self.runtime.autoclose_once():
-            self.scheduler.modify_job("deliver", next_run_time=clock.utcnow())
+            self.courier.kick()
         stats = self.runtime.remind_once()
         if stats.queued:
             log.info("remind.tick", scanned=stats.scanned, **stats.queued)
-            self.scheduler.modify_job("deliver", next_run_time=clock.utcnow())
+            self.courier.kick()
 
     def _digest(self) -> None:
         if self.runtime.digest_once():
-            self.scheduler.modify_job("deliver", next_run_time=clock.utcnow())
+            self.courier.kick()
 
     def _publish(self) -> None:
         monitor.sync_tokens(self.runtime.token_statuses())
@@ -115,7 +115,6 @@ class Daemon:
         """Scheduled jobs: name -> (run, interval in seconds). A new periodic job is one entry here. The database
         holds every deadline; these are only tickers, so a tick missed during downtime is caught up by the next."""
         return {
-            "deliver": (self._deliver, self.settings.daemon.deliver_interval),
             "remind": (self._remind, self.settings.sla.reminders.scan_interval),
             "digest": (self._digest, 60.0),
             "health": (self._publish, min(15.0, self.settings.health.stale_seconds / 3)),
@@ -145,7 +144,9 @@ class Daemon:
         for name, (run, seconds) in self.jobs().items():
             self.scheduler.add_job(self._job(name, run), "interval", seconds=seconds, id=name, max_instances=1,
                                    coalesce=True, next_run_time=clock.utcnow(), misfire_grace_time=None)
+        memory.settle()  # what start-up built lives as long as the process: out of the collector's way
         self.scheduler.start()
+        self.courier.start()
         sd_notify("READY=1")
         log.info("daemon.started", mailbox=s.mailbox.kind, outgoing=s.outgoing.kind, leader=leader)
         if s.staff.addresses and not s.staff.authserv_id:
@@ -154,7 +155,8 @@ class Daemon:
         try:
             self._mailbox_loop(lock, leader)
         finally:
-            self.scheduler.shutdown(wait=True)  # waits for a delivery in flight to finish its message
+            self.courier.finish()  # a delivery in flight finishes its message
+            self.scheduler.shutdown(wait=True)
             if self.listener is not None:
                 self.listener.close()
             self.reporter.publish(running=False)
@@ -188,11 +190,10 @@ class Daemon:
                     leader = False
                     self.runtime.metrics.watching(False)
                     continue
-                stats = self.runtime.ingest_once(self.stop)
+                stats = self.runtime.ingest_once(self.stop, self.courier.kick)
                 self.reporter.publish(if_changed=True)
                 if stats.seen:
                     log.info("ingest.tick", seen=stats.seen, **stats.counts)
-                    self.scheduler.modify_job("deliver", next_run_time=clock.utcnow())
                 delay = 1.0
                 if stats.seen > stats.counts.get("failed", 0):
                     # Mail that arrived during the pass was announced before IDLE began: look again now, and

@@ -88,5 +88,10 @@ def tag_subject(reference: str, subject: str) -> str:
     """`[CASE-000123] original subject`, without stacking tags or reply prefixes on each round trip."""
     clean = strip_reply_prefixes(subject)
     tag = f"[{reference}]"
-    clean = re.sub(r"\s*" + re.escape(tag) + r"\s*", " ", clean, flags=re.IGNORECASE).strip()
+    ours = reference.lower()
+    # One pattern for every reference (a pattern per reference would fill re's cache with one per case).
+    clean = _TAG.sub(lambda m: " " if m.group(1).lower() == ours else m.group(0), clean).strip()
     return f"{tag} {clean}" if clean else tag
+
+
+_TAG = re.compile(r"\s*\[([^\[\]]{1,200})\]\s*")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import threading
 import tomllib
 from collections.abc import Callable
@@ -21,15 +20,16 @@ from pathlib import Path
 
 import structlog
 
-from casebot import clock, monitor, notices
+from casebot import clock, notices
 from casebot.alerts import explain, format_local
 from casebot.automated import Patterns, PatternsError, parse_patterns
 from casebot.case import Priority
 from casebot.config import ConfigError, Settings
+from casebot.courier import Courier
 from casebot.jobs.clocks import ClockPolicy
 from casebot.jobs.deliver import DeliverPolicy, DeliverStats, deliver
 from casebot.jobs.escalate import EscalationPolicy
-from casebot.jobs.ingest import IngestDeps, IngestStats, Outcome, ingest_mailbox, process
+from casebot.jobs.ingest import IngestDeps, IngestStats, ingest_mailbox
 from casebot.jobs.oauth_alerts import OAuthAlerts
 from casebot.jobs.remind import RemindStats, digest, remind
 from casebot.jobs.status import StatusNotifier, autoclose
@@ -39,9 +39,9 @@ from casebot.oauth_setup import build_tokens, token_statuses
 from casebot.pipeline import PipelineConfig, UnknownStep, build_chain
 from casebot.rules import PriorityRule, RulesError, parse_rules
 from casebot.sla import SlaPolicy
-from casebot.store import BadDatabaseUrl, Store, StoreUnavailable
+from casebot.store import BadDatabaseUrl, Store
 from casebot.templates import TemplateError, Templates
-from casebot.transport import Mailbox, MailboxUnavailable, Sender
+from casebot.transport import Mailbox, Sender
 
 log = structlog.get_logger("casebot.service")
 
@@ -259,13 +259,13 @@ class Runtime:
         """Mail staff.notify once about a failing token or a client secret near its expiry (keys queued now)."""
         return self.oauth_alerts.run(self.store, self.token_statuses(), self.now()) if self.oauth_alerts else []
 
-    def ingest_once(self, stop: threading.Event) -> IngestStats:
+    def ingest_once(self, stop: threading.Event, committed: Callable[[], None] | None = None) -> IngestStats:
         if self.mailbox is None:
             return IngestStats()
         with self.metrics.mailbox_pass(self.now):  # connected, failed passes in a row, the last good pass
             self.mailbox.open()
             return ingest_mailbox(self.mailbox, self.store, self.deps, self.now, stop,
-                                  self.settings.mailbox.batch_size, self.metrics.ingested)
+                                  self.settings.mailbox.batch_size, self.metrics.ingested, committed)
 
     def remind_once(self, at: dt.datetime | None = None, dry_run: bool = False) -> RemindStats:
         stats = remind(self.store, self.deps.clocks, self.deps.notices, at or self.now(), dry_run)
@@ -281,68 +281,20 @@ class Runtime:
         d = self.settings.digest
         return digest(self.store, self.deps.clocks, self.deps.notices, self.now(), d.time) if d.enabled else None
 
-    def deliver_once(self, stop: threading.Event) -> DeliverStats:
+    def deliver_once(self, stop: threading.Event, keep_open: bool = False) -> DeliverStats:
         self.oauth_alerts_once()  # before delivering, so the alert goes out in the same pass
-        return deliver(self.store, self.sender, deliver_policy(self.settings), self.now, stop, self.metrics.delivered)
+        return deliver(self.store, self.sender, deliver_policy(self.settings), self.now, stop, self.metrics.delivered,
+                       keep_open)
+
+    def courier(self, interval: float | None) -> Courier:
+        """Delivery on its own thread (`casebot.courier`), kicked by each ingest commit."""
+        return Courier(lambda halt: self.deliver_once(halt, keep_open=True), self.sender.close, interval)
 
     def close(self) -> None:
         if self.mailbox is not None:
             self.mailbox.close()
         self.sender.close()
         self.store.close()
-
-
-@dataclass
-class PollResult:
-    ingest: IngestStats
-    deliver: DeliverStats
-    errors: list[str] = field(default_factory=list)
-    remind: RemindStats = field(default_factory=RemindStats)
-
-
-def poll(settings: Settings, now: Clock = clock.utcnow) -> PollResult:
-    """One full pass: ingest everything waiting, then deliver the outbox. Transport errors are reported, not
-    raised, so `casebot poll` from cron says what went wrong and exits non-zero."""
-    runtime = Runtime.build(settings, now)
-    stop = threading.Event()
-    result = PollResult(IngestStats(), DeliverStats())
-    reporter = monitor.Reporter(settings, runtime.metrics, now, "poll")  # for `casebot status` after cron runs
-    try:
-        try:
-            result.ingest = runtime.ingest_once(stop)
-        except (MailboxUnavailable, StoreUnavailable) as exc:
-            result.errors.append(str(exc))
-            log.error("mailbox.unavailable", error=str(exc))
-        # The reminder scan and the digest are part of every pass, so cron users get them too.
-        result.remind = runtime.remind_once()
-        runtime.autoclose_once()
-        runtime.digest_once()
-        result.deliver = runtime.deliver_once(stop)
-        if result.deliver.connection_error:
-            result.errors.append(result.deliver.connection_error)
-    finally:
-        monitor.sync_tokens(runtime.token_statuses())
-        reporter.publish()
-        runtime.close()
-    return result
-
-
-def ingest_one(settings: Settings, raw: bytes, now: Clock = clock.utcnow) -> Outcome:
-    """The MTA pipe: store one message. Raises StoreError when the database cannot take it (the MTA retries).
-    A mail over `mailbox.max_message_bytes` is stored whole but unparsed; an empty one is quarantined, each
-    under its own source (the time it came), so a second empty delivery is recorded as well."""
-    at = now()
-    digest = hashlib.sha256(raw).hexdigest()[:32]
-    source = f"pipe:{digest}" if raw and not raw.isspace() else f"pipe:empty:{at.isoformat()}:{digest[:8]}"
-    deps = build_deps(settings)
-    store = open_store(settings)
-    try:
-        return process(store, deps, raw, source, at)
-    finally:
-        store.close()
-
-
-# --- admin commands on the store (no mailbox, no SMTP) -----------------------------------------------------------
 
 
 @dataclass

@@ -32,8 +32,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
-import holidays as holidays_lib
-
+from casebot.calendars import HolidayBase, UnknownCalendar, country_calendar
 from casebot.case import PRIORITIES as PRIORITIES  # re-exported: most urgent first; Priority is a StrEnum
 from casebot.case import Priority
 
@@ -88,21 +87,19 @@ class BusinessCalendar:
             raise CalendarError(f"workdays must be weekday numbers 0-6, got {self.workdays!r}")
         if self.holiday_country:
             try:
-                holidays_lib.country_holidays(self.holiday_country, subdiv=self.holiday_subdivision, years=2026)
-            except NotImplementedError as exc:
-                raise CalendarError(
-                    f"unknown holiday calendar {self.holiday_country!r}/{self.holiday_subdivision!r}"
-                ) from exc
+                country_calendar(self.holiday_country, self.holiday_subdivision).get(dt.date(2026, 1, 1))
+            except UnknownCalendar as exc:
+                raise CalendarError(str(exc)) from exc
 
     @cached_property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
     @cached_property
-    def _holidays(self) -> holidays_lib.HolidayBase | None:
+    def _holidays(self) -> HolidayBase | None:
         if not self.holiday_country:
             return None
-        return holidays_lib.country_holidays(self.holiday_country, subdiv=self.holiday_subdivision)
+        return country_calendar(self.holiday_country, self.holiday_subdivision)
 
     @property
     def day_length(self) -> dt.timedelta:

@@ -2,7 +2,8 @@
 
 Owns the connection (implicit TLS, STARTTLS with a verifying context, or plain on loopback; timeouts; login with a
 password, or AUTH XOAUTH2 with a `casebot.oauth` token, refreshed and retried once after a rejection),
-reuse of one connection for a batch, and the classification of failures: 4xx replies and socket errors are
+reuse of one connection for a batch, RFC 2920 pipelining where the server offers it (`outgoing.pipelining`), and
+the classification of failures: 4xx replies and socket errors are
 transient (retried with backoff by the deliver job), 5xx replies are permanent. Envelope addresses are written
 with A-label domains; a non-ASCII local part goes out with SMTPUTF8, or fails permanently when the server does
 not offer it. Must not touch the database.
@@ -10,6 +11,7 @@ not offer it. Must not touch the database.
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 
@@ -39,6 +41,7 @@ class SmtpSender:
                 conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
                 if s.security == "starttls":
                     conn.starttls(context=ctx)
+            conn.ehlo_or_helo_if_needed()  # the extensions (PIPELINING, SMTPUTF8, SIZE) are known from here on
             if self._oauth is not None:
                 self._xoauth2(conn, self._oauth)
             elif s.username:
@@ -103,7 +106,10 @@ class SmtpSender:
                 )
             options = ["SMTPUTF8"]
         try:
-            refused = self.conn.sendmail(envelope_from, recipients, raw, mail_options=options)
+            if self.s.pipelining and self.conn.has_extn("pipelining"):
+                refused = _pipelined(self.conn, envelope_from, recipients, raw, options)
+            else:
+                refused = self.conn.sendmail(envelope_from, recipients, raw, mail_options=options)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = {addr: code for addr, (code, _msg) in exc.recipients.items()}
             if any(400 <= c < 500 for c in codes.values()):
@@ -134,3 +140,58 @@ class SmtpSender:
             self.conn.rset()
         except (smtplib.SMTPException, OSError):
             self.close()
+
+
+def _pipelined(conn: smtplib.SMTP, envelope_from: str, recipients: list[str], raw: bytes,
+               options: list[str]) -> dict[str, tuple[int, bytes]]:
+    """`SMTP.sendmail` with RFC 2920 pipelining: MAIL, every RCPT and DATA go out in one write and their replies
+    are read together, then the message and its end; two round trips a mail instead of three plus one per
+    recipient. Raises what `sendmail` raises, in the same cases, so the caller classifies failures alike."""
+    conn.ehlo_or_helo_if_needed()
+    opts = [*options, f"SIZE={len(raw)}"] if conn.has_extn("size") else list(options)
+    if "SMTPUTF8" in options:
+        conn.command_encoding = "utf-8"
+    commands = [f"MAIL FROM:{smtplib.quoteaddr(envelope_from)}{' ' + ' '.join(opts) if opts else ''}",
+                *(f"RCPT TO:{smtplib.quoteaddr(r)}" for r in recipients), "DATA"]
+    conn.send("".join(f"{c}\r\n" for c in commands))
+    mail = conn.getreply()
+    refused: dict[str, tuple[int, bytes]] = {}
+    for r in recipients:
+        code, reply = conn.getreply()
+        if code not in (250, 251):
+            refused[r] = (code, reply)
+    data = conn.getreply()
+    accepted = mail[0] == 250 and len(refused) < len(recipients)
+    if data[0] == 354 and not accepted:
+        conn.send(b".\r\n")  # the server took DATA though nothing can be delivered: end the empty message
+        conn.getreply()
+    conn.command_encoding = "ascii"
+    if mail[0] != 250:
+        _end(conn, mail[0])
+        raise smtplib.SMTPSenderRefused(mail[0], mail[1], envelope_from)
+    if not accepted:
+        _end(conn, 0)
+        raise smtplib.SMTPRecipientsRefused(refused)
+    if data[0] != 354:
+        _end(conn, data[0])
+        raise smtplib.SMTPDataError(*data)
+    body = re.sub(rb"(?m)^\.", b"..", raw)  # dot-stuffing, as SMTP.data does
+    if body[-2:] != b"\r\n":
+        body += b"\r\n"
+    conn.send(body + b".\r\n")
+    code, reply = conn.getreply()
+    if code != 250:
+        _end(conn, code)
+        raise smtplib.SMTPDataError(code, reply)
+    return refused
+
+
+def _end(conn: smtplib.SMTP, code: int) -> None:
+    """After a failed transaction, as `sendmail` does: 421 closes the connection, anything else resets it."""
+    if code == 421:
+        conn.close()
+        return
+    try:
+        conn.rset()
+    except (smtplib.SMTPException, OSError):
+        conn.close()  # the next send opens a new connection

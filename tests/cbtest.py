@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from casebot import clock
 from casebot import logs as cblog
 from casebot.config import Settings, from_mapping
-from casebot.service import PollResult, poll
+from casebot.passes import PollResult, poll
 from casebot.store import CaseSummary, Store
 from casebot.store.schema import Message
 

@@ -38,7 +38,7 @@ def write_config(tmp: Path, account: ImapAccount, sink: SmtpSink, db_url: str, *
         "database": f'url = "{db_url}"\n',
         "acknowledgement": "rate_limit = 0\n",
         "logging": 'level = "debug"\nformat = "json"\n',
-        "daemon": "deliver_interval = 0.3\n",
+        "daemon": extra.get("daemon", "deliver_interval = 0.3\n"),
     }
     path = tmp / "casebot.toml"
     path.write_text("".join(f"[{name}]\n{body}\n" for name, body in sections.items()))

@@ -503,7 +503,9 @@ class SmtpSink:
     host: str
     port: int
 
-    controller_kwargs: ClassVar[dict[str, Any]] = {}  # extra aiosmtpd SMTP() arguments of a subclass
+    # Extra aiosmtpd SMTP() arguments (a subclass sets its own). aiosmtpd's Controller offers SMTPUTF8 unless told
+    # not to; the plain sink does not, so a test of mail that needs it says so (a sink class with it enabled).
+    controller_kwargs: ClassVar[dict[str, Any]] = {"enable_SMTPUTF8": False}
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.host = host
@@ -514,6 +516,10 @@ class SmtpSink:
         self._fail_queue: list[str] = []
         self._data_commands = 0
         self._controller: Controller | None = None
+        self.pipelining = False  # offer PIPELINING (RFC 2920) in the EHLO reply
+        self.ehlo_count = 0
+        self.refuse: dict[str, str] = {}  # recipient -> the reply its RCPT TO gets instead of 250
+        self._pipelined: list[bool] = []
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -564,7 +570,40 @@ class SmtpSink:
                 return False
             time.sleep(0.01)
 
-    # -- aiosmtpd handler hook ---------------------------------------------------------------
+    @property
+    def pipelined(self) -> list[bool]:
+        """For each MAIL FROM, in order: whether the client had sent its DATA command already (pipelining)."""
+        with self._lock:
+            return list(self._pipelined)
+
+    # -- aiosmtpd handler hooks --------------------------------------------------------------
+
+    async def handle_EHLO(self, server: SMTPServer, session: Session, envelope: Envelope, hostname: str,
+                          responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        with self._lock:
+            self.ehlo_count += 1  # one per connection: casebot greets once per connection
+        if self.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
+
+    async def handle_MAIL(self, server: SMTPServer, session: Session, envelope: Envelope, address: str,
+                          mail_options: list[str]) -> str:
+        # What the server has read but not yet processed: a pipelining client's RCPT and DATA are in it already.
+        buffered = bytes(getattr(getattr(server, "_reader", None), "_buffer", b""))
+        with self._lock:
+            self._pipelined.append(b"DATA\r\n" in buffered.upper())
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server: SMTPServer, session: Session, envelope: Envelope, address: str,
+                          rcpt_options: list[str]) -> str:
+        refusal = self.refuse.get(address)
+        if refusal:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
         with self._lock:

@@ -128,6 +128,7 @@ class OutgoingSettings(ServerSettings):
     max_attempts: int = 10
     retry_base: float = 30.0
     retry_max: float = 3600.0
+    pipelining: bool = True  # RFC 2920, when the server offers it
     oauth2: OAuth2Settings | str = ""  # a table like [mailbox.oauth2], or "mailbox" to share its token
 
 

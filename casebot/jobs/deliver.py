@@ -41,6 +41,12 @@ class DeliverStats:
     connection_error: str | None = None
     observe: Callable[[str, str], None] | None = None  # (kind, "sent" | "retry" | "failed"), for metrics
 
+    def merge(self, other: DeliverStats) -> None:
+        """Add another round's counts (the courier's rounds, then the poll's last one)."""
+        self.sent, self.retried, self.failed = (self.sent + other.sent, self.retried + other.retried,
+                                                self.failed + other.failed)
+        self.connection_error = other.connection_error  # the later round's word on the connection
+
     def count(self, kind: str, result: str) -> None:
         if result == "sent":
             self.sent += 1
@@ -54,10 +60,11 @@ class DeliverStats:
 
 def deliver(
     store: Store, sender: Sender, policy: DeliverPolicy, now: Callable[[], dt.datetime], stop: threading.Event,
-    observe: Callable[[str, str], None] | None = None,
+    observe: Callable[[str, str], None] | None = None, keep_open: bool = False,
 ) -> DeliverStats:
-    """Send what is due, one claimed mail after another, until nothing is due, the connection fails, or
-    `stop` is set (the mail in hand is finished first). `observe` (metrics) hears each attempt's kind and result."""
+    """Send what is due, one claimed mail after another over one connection, until nothing is due, the connection
+    fails, or `stop` is set (the mail in hand is finished first). `observe` (metrics) hears each attempt's kind and
+    result. The connection is closed at the end unless `keep_open` (the courier's next round reuses it)."""
     stats = DeliverStats(observe=observe)
     try:
         while not stop.is_set():
@@ -68,7 +75,8 @@ def deliver(
                     break
     finally:
         store.outbox_release_leased()
-        sender.close()
+        if not keep_open:
+            sender.close()
     return stats
 
 

@@ -11,9 +11,9 @@ messages after it. Must not send mail (deliver does) or decide anything the pipe
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import datetime as dt
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -23,9 +23,10 @@ from typing import Any
 import structlog
 
 from casebot import mail as mailmodel
+from casebot import memory
 from casebot.jobs.apply import Applied, IngestDeps, apply_verdict
 from casebot.pipeline import Incoming, Verdict, run_chain
-from casebot.store import DuplicateMessage, Store, StoreUnavailable
+from casebot.store import BatchKeys, DuplicateMessage, Store, StoreUnavailable
 from casebot.transport import Fetched, Mailbox
 
 log = structlog.get_logger("casebot.ingest")
@@ -101,7 +102,7 @@ def _parse(deps: IngestDeps, raw: bytes, source: str, now: dt.datetime, arrived_
     limit = deps.max_message_bytes
     parsed = mailmodel.parse_unparsed(raw, full, limit) if limit and full > limit else mailmodel.parse(raw)
     if len(raw) >= _TRIM_AFTER:
-        _give_back_memory()
+        memory.give_back()
     arrival = arrived_at or parsed.arrived_at
     parsed = dataclasses.replace(parsed, arrived_at=min(arrival, now) if arrival else now)
     if parsed.unparsed_size:
@@ -149,7 +150,7 @@ def process_batch(
         parsed = [(_parse(deps, got.raw, source[:300], now, got.arrived_at, got.size), source[:300])
                   for got, source in batch]
         results: list[tuple[Outcome, Applied | None, Verdict | None, str]] = []
-        with store.transaction() as tx:
+        with store.batch(batch_keys(deps, [m for m, _ in parsed], now)) as tx:
             seen = tx.existing_keys([m.dedupe_key for m, _ in parsed])
             for m, source in parsed:
                 if m.dedupe_key in seen:
@@ -171,24 +172,31 @@ def process_batch(
     return [r[0] for r in results]
 
 
+def batch_keys(deps: IngestDeps, mails: list[mailmodel.InboundMail], now: dt.datetime) -> BatchKeys:
+    """What the pipeline will ask the store about these mails, so the batch reads it with a few queries up front:
+    their Message-IDs and those they answer, the references in their subjects, and for the acknowledgement rate
+    limit the addresses and the earliest window. A key missed here costs a query when asked, never a wrong answer."""
+    cfg = deps.pipeline
+    ids: set[str] = set()
+    refs: set[str] = set()
+    to: set[str] = set()
+    senders: set[str] = set()
+    for m in mails:
+        if m.message_id:
+            ids.add(m.message_id)
+        ids.update(m.thread_ids)
+        refs.update(cfg.reference_format.find(m.subject))
+        to.add(m.reply_to.addr if m.reply_to and m.reply_to.addr else m.sender.addr)  # as the acknowledgement step
+        senders.add(m.sender.addr)
+    since = None
+    if cfg.ack_enabled and cfg.ack_rate_limit and mails:
+        since = min(min(m.arrived_at or now, now) for m in mails) - cfg.ack_rate_window
+    return BatchKeys(len(mails), frozenset(ids), frozenset(refs), frozenset(to), frozenset(senders), since)
+
+
 _TRIM_AFTER = 4 << 20
 
 
-def _give_back_memory() -> None:
-    """Hand the parse's freed memory (the MIME tree, decoded parts) back to the system before the store copies
-    the raw bytes: glibc keeps freed big blocks in its heap, so a 30 MB mail would peak 25 MB higher. No-op
-    where the C library has no malloc_trim."""
-    global _TRIM
-    if _TRIM is None:
-        try:
-            _TRIM = getattr(ctypes.CDLL(None), "malloc_trim", False)
-        except OSError:
-            _TRIM = False
-    if _TRIM:
-        _TRIM(0)
-
-
-_TRIM: Any = None
 
 
 def _empty(store: Store, raw: bytes, source: str, now: dt.datetime) -> Outcome:
@@ -228,15 +236,42 @@ def _log(applied: Applied, verdict: Verdict, source: str) -> None:
             log.info("ack.suppressed", why=applied.ack_note, **fields)
 
 
+def _known_bytes(store: Store, fetched: Batch, stats: IngestStats, done: list[str],
+                 observe: Callable[[Outcome, float], None] | None) -> Batch:
+    """The re-delivery fast path: a message whose exact bytes are stored already (the mailbox delivered again,
+    its processed flags lost) is a duplicate, found by the SHA-256 of its bytes with one query for the fetch,
+    before any parsing; it is marked done with the others. The rest go on to be parsed."""
+    started = time.perf_counter()
+    digests = {got.id: hashlib.sha256(got.raw).hexdigest() for got, _ in fetched if got.raw and not got.raw.isspace()}
+    with store.transaction() as tx:
+        seen = tx.raw_seen(list(set(digests.values())))
+    if not seen:
+        return fetched
+    each = (time.perf_counter() - started) / len(fetched)
+    rest: Batch = []
+    for got, source in fetched:
+        if digests.get(got.id) in seen:
+            outcome = Outcome("duplicate", detail="the same bytes are stored")
+            stats.add(outcome)
+            if observe is not None:
+                observe(outcome, each)
+            done.append(got.id)
+        else:
+            rest.append((got, source))
+    return rest
+
+
 def ingest_mailbox(
     mailbox: Mailbox, store: Store, deps: IngestDeps, now: Callable[[], dt.datetime], stop: threading.Event,
     batch_size: int = 50, observe: Callable[[Outcome, float], None] | None = None,
+    committed: Callable[[], None] | None = None,
 ) -> IngestStats:
     """One pass over the mailbox, `batch_size` messages per fetch. The messages of a fetch that may share a
     transaction are stored in one (`process_batch`), the others, and all of a batch that failed, one by one;
     the fetch's messages are marked done on the server only after their commit. The batch in hand is always
     finished; `stop` is honoured between batches. Raises MailboxUnavailable (transport) or StoreUnavailable
-    (database) to end the tick. `observe` (metrics) hears each outcome and the seconds it took."""
+    (database) to end the tick. `observe` (metrics) hears each outcome and the seconds it took; `committed` (the
+    courier's kick) is called after each commit that stored something, so its mail can leave at once."""
     stats = IngestStats()
     pending = mailbox.pending()
     if not pending:
@@ -251,6 +286,7 @@ def ingest_mailbox(
         quarantine: list[str] = []
         try:
             fetched = [(got, mailbox.source(got.id)) for got in mailbox.fetch(chunk)]
+            fetched = _known_bytes(store, fetched, stats, done, observe)
             for run, together in _runs(fetched, failures):
                 if stop.is_set():
                     break
@@ -263,6 +299,8 @@ def ingest_mailbox(
                         if observe is not None:
                             observe(outcome, each)
                         done.append(got.id)
+                    if committed is not None:
+                        committed()
                     continue
                 for got, src in run:  # one message, or a batch that failed: each in its own transaction
                     started = time.perf_counter()
@@ -275,10 +313,13 @@ def ingest_mailbox(
                         quarantine.append(got.id)
                     elif outcome.status != "failed":
                         done.append(got.id)
+                        if committed is not None and outcome.status != "duplicate":
+                            committed()
         finally:
             # Whatever was committed is marked now, even if the batch ended early: less to re-check next time.
             if done:
                 mailbox.mark_done(done)
             if quarantine:
                 mailbox.quarantine(quarantine)
+            memory.tidy()  # the batch's mail, parse trees and ORM states: freed now, not dozens of batches later
     return stats

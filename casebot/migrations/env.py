@@ -11,9 +11,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
-from casebot.store.schema import Base
-
-MIGRATION_LOCK = 0x63617365626F74  # "casebot"
+from casebot.store.schema import MIGRATION_LOCK, Base
 
 config = context.config
 engine = config.attributes["engine"]

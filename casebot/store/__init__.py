@@ -19,23 +19,22 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from casebot.store.backup import BackupError, backup
-from casebot.store.cases import CaseOps
-from casebot.store.clocks import ClockOps
+from casebot.store.batch import BatchKeys, BatchTx
 from casebot.store.engine import BadDatabaseUrl, Database, DuplicateMessage, StoreError, StoreUnavailable
-from casebot.store.intake import IntakeOps
-from casebot.store.kept import KeptAttachment, KeptMessage, KeptOps, QuarantineItem
-from casebot.store.outbox import Claim, Claims, OutboxOps
-from casebot.store.privacy import PrivacyOps, SubjectData
+from casebot.store.kept import KeptAttachment, KeptMessage, QuarantineItem
+from casebot.store.outbox import Claim, Claims
+from casebot.store.privacy import SubjectData
 from casebot.store.records import CaseSummary, ClockRecord, MessageRecord, NewCase, OutboxItem
-from casebot.store.reports import ReportOps
-from casebot.store.retention import RetentionOps
 from casebot.store.schema import Base
 from casebot.store.stats import StoreStats, read_stats
+from casebot.store.tx import Tx
 
 __all__ = [
     "BackupError",
     "BadDatabaseUrl",
     "Base",
+    "BatchKeys",
+    "BatchTx",
     "CaseSummary",
     "Claim",
     "ClockRecord",
@@ -55,21 +54,12 @@ __all__ = [
 ]
 
 
-class Tx(CaseOps, ClockOps, IntakeOps, KeptOps, OutboxOps, PrivacyOps, ReportOps, RetentionOps):
-    """One transaction's worth of operations. Everything the ingest job writes for one message goes through a
-    single `Tx`, so a message, its case, its events and its acknowledgement commit together or not at all. It also
-    answers the pipeline's `Lookup` questions, inside that same transaction."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-
 class Store:
     def __init__(self, url: str) -> None:
         self.db = Database(url)
         self.url = url
         self.is_sqlite = self.db.is_sqlite
-        self.claims = Claims(self._session, self.is_sqlite)
+        self.claims = Claims(self._session, self.is_sqlite, self.db.one_statement)
 
     def _session(self) -> AbstractContextManager[Session]:
         return self.db.session()
@@ -83,6 +73,15 @@ class Store:
         """One transaction; store exceptions only (StoreUnavailable when the database cannot take it now)."""
         with self.db.session() as session:
             yield Tx(session)
+
+    @contextmanager
+    def batch(self, keys: BatchKeys) -> Iterator[BatchTx]:
+        """One transaction for several messages (`casebot.store.batch`): the look-ups answered from a few queries
+        made up front for `keys`, the writes inserted together at the commit."""
+        with self.db.session() as session:
+            tx = BatchTx(session, keys)
+            yield tx
+            tx.finish()
 
     def close(self) -> None:
         self.db.close()

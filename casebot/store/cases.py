@@ -46,18 +46,21 @@ class CaseOps:
         return str(found) if found is not None else None
 
     def open_case(self, new: NewCase) -> int:
-        linked = self.case_id(new.linked_to) if new.linked_to else None
-        case = Case(
-            reference=new.reference, subject=new.subject, requester=new.requester,
+        case = self._new_case(new, self.case_id(new.linked_to) if new.linked_to else None)
+        self.session.add(case)
+        self.session.flush()
+        return case.id
+
+    @staticmethod
+    def _new_case(new: NewCase, linked: int | None, case_id: int | None = None) -> Case:
+        return Case(
+            id=case_id, reference=new.reference, subject=new.subject, requester=new.requester,
             requester_name=new.requester_name, status=Status.NEW.value, priority=new.priority.value,
             priority_rule=new.priority_rule, linked_case_id=linked, created_at=new.opened_at,
             updated_at=new.opened_at, first_response_due=new.first_response_due, resolution_due=new.resolution_due,
             plan=new.plan, next_alert_at=new.next_alert_at,
             participants=[],  # known empty: spares the lazy load a participant insert would otherwise trigger
         )
-        self.session.add(case)
-        self.session.flush()
-        return case.id
 
     def add_participants(self, case_id: int, addresses: list[tuple[str, str]], known: frozenset[str]) -> None:
         """Add (address, role) pairs not in `known` (the participants the caller already read with the case)."""
@@ -74,16 +77,20 @@ class CaseOps:
         return self.session.scalar(
             select(Event.at).where(Event.case_id == case_id, Event.kind == kind).order_by(Event.id.desc()).limit(1))
 
+    def _case(self, case_id: int) -> Case | None:
+        """The case row (from the identity map when the lookup already read the case)."""
+        return self.session.get(Case, case_id)
+
     def state(self, case_id: int) -> CaseState:
         """The case's life-cycle state (from the identity map when the lookup already read the case)."""
-        case = self.session.get(Case, case_id)
+        case = self._case(case_id)
         if case is None:
             raise LookupError(f"no case with id {case_id}")
         return CaseState(Status(case.status), Priority(case.priority), case.first_response_at, case.resolved_at,
                          case.paused_since)
 
     def touch(self, case_id: int, at: dt.datetime) -> None:
-        case = self.session.get(Case, case_id)
+        case = self._case(case_id)
         if case is not None:
             case.updated_at = at
 
@@ -91,7 +98,7 @@ class CaseOps:
         """Write a transition: the new state on the row and one audit event per change (plus `context`)."""
         if not transition.changed:
             return
-        case = self.session.get(Case, case_id)
+        case = self._case(case_id)
         if case is None:
             raise LookupError(f"no case with id {case_id}")
         after = transition.after

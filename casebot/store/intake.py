@@ -38,6 +38,13 @@ class IntakeOps:
         return {str(k) for k in self.session.scalars(select(Message.dedupe_key).where(
             Message.dedupe_key.in_(dedupe_keys)))}
 
+    def raw_seen(self, digests: list[str]) -> set[str]:
+        """Which of these SHA-256 digests of raw bytes are stored already: the re-delivery fast path."""
+        if not digests:
+            return set()
+        return {str(d) for d in self.session.scalars(select(Message.raw_sha256).where(
+            Message.raw_sha256.in_(digests)))}
+
     def add_message(self, record: MessageRecord, *, case_id: int | None, disposition: str) -> None:
         r = record
         msg = Message(
@@ -45,7 +52,7 @@ class IntakeOps:
             sender=r.sender, sender_name=r.sender_name, recipients=list(r.recipients), cc=list(r.cc),
             subject=r.subject, sent_at=r.sent_at, received_at=r.received_at, body_text=r.body_text,
             automated=r.automated, source=r.source, trace=list(r.trace), defects=list(r.defects), raw=r.raw,
-            arrived_at=r.arrived_at,
+            arrived_at=r.arrived_at, raw_sha256=hashlib.sha256(r.raw).hexdigest(),
         )
         sqlite = self.session.get_bind().dialect.name == "sqlite"
         if len(r.raw) > _BIG and sqlite:

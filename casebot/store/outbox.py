@@ -4,9 +4,9 @@ Owns `enqueue` under a unique idempotency key, and the claims: on PostgreSQL (se
 locked `FOR UPDATE SKIP LOCKED` in a transaction held open while the mail is sent and its outcome written, so a
 crashed instance's claim goes with its connection; on SQLite (one instance) rows are leased (`claimed_until`) a few
 at a time in a short transaction, so the write lock is never held while an SMTP server thinks. Each outcome (sent,
-retry, failed) is one UPDATE plus its audit event; a bounce that comes back later marks its row `bounced`
-(`mark_bounced`: when, who failed, the diagnostic, the bounce's stored message). Must not build mail or talk to an
-SMTP server.
+retry, failed) is one UPDATE (a failure adds its audit event; the row itself records a send); a bounce that comes
+back later marks its row `bounced` (`mark_bounced`: when, who failed, the diagnostic, the bounce's stored message).
+Must not build mail or talk to an SMTP server.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import Select, func, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from casebot.store.records import OutboxItem
@@ -124,14 +125,17 @@ def _item(row: Outbox, reference: str | None) -> OutboxItem:
 
 
 Sessions = Callable[[], AbstractContextManager[Session]]
+OneStatement = Callable[[], AbstractContextManager[Connection]]
 
 
 class Claim:
     """One claimed outbox row and the three ways its attempt can end, written in the claiming transaction on
-    PostgreSQL and in a short one of its own on SQLite."""
+    PostgreSQL and in a short one of its own on SQLite (`sent`: one UPDATE in SQLite's autocommit mode)."""
 
-    def __init__(self, sessions: Sessions, session: Session | None, item: OutboxItem) -> None:
+    def __init__(self, sessions: Sessions, session: Session | None, item: OutboxItem,
+                 one_statement: OneStatement | None = None) -> None:
         self._sessions, self._session, self.item = sessions, session, item
+        self._one_statement = one_statement
 
     @contextmanager
     def _tx(self) -> Iterator[Session]:
@@ -141,7 +145,7 @@ class Claim:
             with self._sessions() as session:
                 yield session
 
-    def _update(self, session: Session, **values: Any) -> None:
+    def _update(self, session: Session | Connection, **values: Any) -> None:
         session.execute(
             update(Outbox).where(Outbox.id == self.item.id)
             .values(attempts=Outbox.attempts + 1, claimed_until=None, **values)
@@ -154,9 +158,14 @@ class Claim:
                               detail={"key": self.item.key, **detail}))
 
     def sent(self, now: dt.datetime) -> None:
+        """Sent: the row says so (status, `sent_at`), and that is the case's record of it (`cases show` lists it
+        among the events as `<kind>.sent`): no audit row of its own, one statement per mail."""
+        if self._session is None and self._one_statement is not None:
+            with self._one_statement() as conn:
+                self._update(conn, status="sent", sent_at=now, last_error=None)
+            return
         with self._tx() as session:
             self._update(session, status="sent", sent_at=now, last_error=None)
-            self._event(session, now, "sent", message_id=self.item.message_id)
 
     def retry(self, now: dt.datetime, next_at: dt.datetime, error: str) -> None:
         with self._tx() as session:
@@ -171,8 +180,8 @@ class Claim:
 class Claims:
     """The deliver job's side of the outbox, for one process."""
 
-    def __init__(self, sessions: Sessions, is_sqlite: bool) -> None:
-        self._sessions, self._is_sqlite = sessions, is_sqlite
+    def __init__(self, sessions: Sessions, is_sqlite: bool, one_statement: OneStatement | None = None) -> None:
+        self._sessions, self._is_sqlite, self._one_statement = sessions, is_sqlite, one_statement
         self._leased: deque[OutboxItem] = deque()
 
     @contextmanager
@@ -191,7 +200,7 @@ class Claims:
                 for found in rows:
                     found[0].claimed_until = now + lease
                 self._leased.extend(_item(found[0], found[1]) for found in rows)
-        yield Claim(self._sessions, None, self._leased.popleft()) if self._leased else None
+        yield Claim(self._sessions, None, self._leased.popleft(), self._one_statement) if self._leased else None
 
     def release_leased(self) -> None:
         """Give back leases this process took but did not attempt (the tick ended early)."""

@@ -8,6 +8,7 @@ number of messages (attachments loaded with their messages, no query per row). M
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 from typing import Any
 
 from sqlalchemy import func, select
@@ -30,6 +31,16 @@ def breached(case: Case, now: dt.datetime | None) -> tuple[str, ...]:
         if when is not None and when > due:
             out.append(target)
     return tuple(out)
+
+
+def _with_sends(events: list[Event], outbox: list[Outbox]) -> list[dict[str, Any]]:
+    """The audit trail with each mail the server accepted shown as `<kind>.sent` at its `sent_at`: the outbox
+    row is the record of a send (the deliver job writes one statement per mail), merged in by time."""
+    stored = [(e.at, {"at": iso(e.at), "kind": e.kind, **e.detail}) for e in events]
+    sends = sorted(((o.sent_at, {"at": iso(o.sent_at), "kind": f"{o.kind}.sent", "key": o.key,
+                                 "message_id": o.message_id}) for o in outbox if o.sent_at is not None),
+                   key=lambda pair: pair[0])
+    return [entry for _, entry in heapq.merge(stored, sends, key=lambda pair: pair[0])]
 
 
 class ReportOps:
@@ -71,7 +82,7 @@ class ReportOps:
                 AttachmentRow.filename, AttachmentRow.content_type, AttachmentRow.size))
         )
         events = self.session.scalars(select(Event).where(Event.case_id == case.id).order_by(Event.id))
-        outbox = self.session.scalars(select(Outbox).where(Outbox.case_id == case.id).order_by(Outbox.id))
+        outbox = list(self.session.scalars(select(Outbox).where(Outbox.case_id == case.id).order_by(Outbox.id)))
         return {
             **summary.as_json(),
             "participants": sorted({p.address for p in case.participants}),
@@ -86,7 +97,7 @@ class ReportOps:
                 }
                 for m in messages
             ],
-            "events": [{"at": iso(e.at), "kind": e.kind, **e.detail} for e in events],
+            "events": _with_sends(list(events), outbox),
             "outbox": [
                 {"key": o.key, "kind": o.kind, "to": o.recipients, "status": o.status, "attempts": o.attempts,
                  "last_error": o.last_error, "message_id": o.message_id, "sent_at": iso(o.sent_at),

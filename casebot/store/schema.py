@@ -26,6 +26,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+# PostgreSQL advisory lock key of schema changes (migrations/env.py, Database.upgrade): instances starting together
+# on one database take turns, so one creates or migrates the schema and the others find it at head.
+MIGRATION_LOCK = 0x63617365626F74  # "casebot"
+
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
     """Stores aware datetimes as naive UTC and returns them aware (SQLite silently drops offsets otherwise)."""
@@ -128,6 +132,9 @@ class Message(Base):
     arrived_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Set when retention or an erasure emptied raw and body (the row stays for threading and statistics).
     purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # SHA-256 of `raw` as it came: the same bytes delivered again are found before parsing (NULL: stored before
+    # revision 0005). Kept when an erasure empties `raw`, like the dedupe key.
+    raw_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
 
     attachments: Mapped[list[AttachmentRow]] = relationship(lazy="select")
 

@@ -32,6 +32,25 @@ def commits() -> Iterator[list[int]]:
         event.remove(Engine, "commit", on_commit)
 
 
+@contextmanager
+def parses_counted(into: list[bytes]) -> Iterator[None]:
+    """Every message casebot parses, seen through its own parse function's module attribute (the ingest job
+    calls `casebot.mail.parse` through the module, so this sees each call; nothing inside it is replaced)."""
+    from casebot import mail
+
+    real = mail.parse
+
+    def counting(raw: bytes, *args: Any, **kwargs: Any) -> Any:
+        into.append(raw)
+        return real(raw, *args, **kwargs)
+
+    mail.parse = counting
+    try:
+        yield
+    finally:
+        mail.parse = real
+
+
 def test_one_fetch_is_one_transaction(harness: Harness) -> None:
     harness.poll()  # the schema is created: from here on only ingest, delivery and the scans commit
     harness.append(make_mail("first@customer.example", "Question 0"), make_mail("second@customer.example", "Q 1"))
@@ -55,3 +74,24 @@ def test_a_failure_inside_a_batch_is_retried_alone(harness: Harness) -> None:
     assert result.ingest.counts == {"opened": 2, "failed": 1}
     assert [c.subject for c in harness.cases()] == ["First question", "Third question"]
     assert len(harness.sent()) == 2  # nothing of the rolled-back batch was queued twice
+
+
+def test_a_mailbox_delivered_again_is_recognised_by_its_bytes_before_parsing(harness: Harness) -> None:
+    """The processed flags are lost (a restore, a server move): every message comes again with the same bytes.
+    They are found by the SHA-256 of those bytes with one query per fetch, never parsed, and marked done again."""
+    harness.append(*(make_mail(f"client{i}@customer{i}.example", f"Question {i}") for i in range(6)))
+    assert harness.poll().ingest.counts == {"opened": 6}
+    client = harness.account.connect()
+    try:
+        client.select_folder("INBOX")
+        client.remove_flags(client.search(["ALL"]), [b"$CasebotProcessed"])
+    finally:
+        client.logout()
+    parsed: list[bytes] = []
+    with parses_counted(parsed):
+        again = harness.poll()
+    assert again.ingest.counts == {"duplicate": 6}
+    assert parsed == [], "nothing was parsed"
+    assert again.deliver.sent == 0 and len(harness.sent()) == 6
+    assert harness.stored_message_count() == 6
+    assert harness.poll().ingest.seen == 0  # marked done again

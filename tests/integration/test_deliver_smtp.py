@@ -1,4 +1,4 @@
-"""Delivery of queued acknowledgements to the real aiosmtpd sink through `casebot.service.poll`.
+"""Delivery of queued acknowledgements to the real aiosmtpd sink through `casebot.passes.poll`.
 
 Mail enters through the real Dovecot INBOX (so the outbox rows are the ones ingestion really writes); the sink is
 told to answer 451 or 550, or is replaced by a closed port, and the outbox is read back through the store.

@@ -36,12 +36,12 @@ def _started(log: Path) -> dict[str, object] | None:
 def test_second_instance_takes_the_mailbox_over_after_kill_9(
     tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, postgres_url: str
 ) -> None:
-    samples = generate(150, seed=11)
+    samples = generate(600, seed=11)  # enough that the kill lands mid-drain however fast batches go
     client = imap_account.connect()
     for s in samples:
         client.append("INBOX", s.raw)
     client.logout()
-    config = write_config(tmp_path, imap_account, smtp_sink, postgres_url, mailbox="batch_size = 10\n")
+    config = write_config(tmp_path, imap_account, smtp_sink, postgres_url, mailbox="batch_size = 5\n")
     store = Store(postgres_url)
     store.upgrade()
     watcher = sa.create_engine(postgres_url)

@@ -1,4 +1,4 @@
-"""Ingestion from a real Dovecot INBOX through `casebot.service.poll`, on SQLite and PostgreSQL.
+"""Ingestion from a real Dovecot INBOX through `casebot.passes.poll`, on SQLite and PostgreSQL.
 
 Every test talks to the session's Dovecot (a fresh user per test), the aiosmtpd sink and a fresh database, and
 reads the results back through `casebot.store.Store` and the sink: nothing is mocked.
@@ -32,7 +32,7 @@ from cbtest import (
 from corpus import AUTOMATED_KINDS, CASELESS_KINDS, Sample, generate
 from servers import ImapAccount, SmtpSink, free_port
 
-from casebot.service import PollResult, poll
+from casebot.passes import PollResult, poll
 from casebot.store import Store
 
 SEED = 20261116

@@ -25,8 +25,8 @@ from servers import ImapAccount
 from sqlalchemy import select
 
 from casebot.clock import utcnow
-from casebot.config import from_mapping
-from casebot.service import poll
+from casebot.config import Settings, from_mapping
+from casebot.passes import poll
 from casebot.store import Store
 from casebot.store.schema import Message, Quarantined
 
@@ -156,7 +156,7 @@ def test_imap_mail_over_the_limit_is_fetched_as_its_first_part_and_stored_unpars
 # -- Maildir: empty files, the size limit, arrival by mtime -------------------------------------------------------
 
 
-def _maildir_settings(tmp_path: Path, **mailbox: object) -> object:
+def _maildir_settings(tmp_path: Path, **mailbox: object) -> Settings:
     return from_mapping({
         "mailbox": {"kind": "maildir", "path": str(tmp_path / "inbox"), **mailbox},
         "outgoing": {"kind": "maildir", "path": str(tmp_path / "sent"),
@@ -185,7 +185,7 @@ def test_empty_maildir_files_are_quarantined_never_a_case(tmp_path: Path) -> Non
     settings = _maildir_settings(tmp_path)
     for name, raw in (("empty", b""), ("blank", b" \r\n\r\n\t\n"), ("real", make_mail("f@client.example", "Hi"))):
         _deliver(tmp_path, name, raw)
-    result = poll(settings)  # type: ignore[arg-type]
+    result = poll(settings)
     assert result.ingest.counts == {"quarantined": 2, "opened": 1}
     assert sorted(p.name for p in (tmp_path / "inbox" / ".Quarantine" / "cur").iterdir()) == ["blank", "empty"]
     assert not list((tmp_path / "inbox" / "new").iterdir())
@@ -203,7 +203,7 @@ def test_empty_maildir_files_are_quarantined_never_a_case(tmp_path: Path) -> Non
 def test_maildir_mail_over_the_limit_is_read_as_its_first_part(tmp_path: Path) -> None:
     big = build(Fields(attachment=os.urandom(500_000)))
     path = _deliver(tmp_path, "big", big)
-    result = poll(_maildir_settings(tmp_path, max_message_bytes=50_000))  # type: ignore[arg-type]
+    result = poll(_maildir_settings(tmp_path, max_message_bytes=50_000))
     assert result.ingest.counts == {"opened": 1}
     assert (tmp_path / "inbox" / ".Processed" / "cur" / "big").read_bytes() == big  # the file itself is kept
     assert not path.exists()
@@ -214,7 +214,7 @@ def test_maildir_mail_over_the_limit_is_read_as_its_first_part(tmp_path: Path) -
         assert _sent(tmp_path) == 0  # no acknowledgement to mail casebot has not read
         # With no limit, the same size is parsed in full.
         _deliver(tmp_path, "big2", build(Fields(attachment=os.urandom(500_000), message_id="<b2@client.example>")))
-        poll(_maildir_settings(tmp_path, max_message_bytes=0))  # type: ignore[arg-type]
+        poll(_maildir_settings(tmp_path, max_message_bytes=0))
         (message2,) = store.case_detail("CASE-000002")["messages"]  # type: ignore[index]
         assert [a["filename"] for a in message2["attachments"]] == ["app.log", "invoice-2211.pdf"]
     finally:
@@ -228,7 +228,7 @@ def test_a_maildir_backlog_is_judged_by_file_time(tmp_path: Path) -> None:
     for i in range(7):  # a burst within a minute from another sender: five acknowledged
         _deliver(tmp_path, f"burst{i}", make_mail("bot@other.example", f"Burst {i}"),
                  start + dt.timedelta(days=8, seconds=i))
-    result = poll(_maildir_settings(tmp_path))  # type: ignore[arg-type]
+    result = poll(_maildir_settings(tmp_path))
     assert result.ingest.counts == {"opened": 14}
     assert _sent(tmp_path) == 7 + 5
     store = Store(f"sqlite:///{tmp_path}/casebot.db")

@@ -27,7 +27,8 @@ from servers import DovecotServer, ImapAccount, SmtpSink, dovecot_available
 from casebot import clock, metrics, monitor
 from casebot.oauth import OAuthToken, TokenSet, read_token_file, write_token_file
 from casebot.oauth_setup import build_tokens
-from casebot.service import Runtime, build_mailbox, build_sender, poll
+from casebot.passes import poll
+from casebot.service import Runtime, build_mailbox, build_sender
 from casebot.transport import MailboxUnavailable, TransientSendError
 
 USER = "support@example.com"

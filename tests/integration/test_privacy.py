@@ -21,7 +21,7 @@ from sqlalchemy import select
 from casebot import housekeeping
 from casebot.config import Settings, from_mapping
 from casebot.jobs.privacy import pseudonym
-from casebot.service import ingest_one, poll
+from casebot.passes import ingest_one, poll
 from casebot.store import Store
 from casebot.store.schema import AdminLog, AttachmentRow, Base, Case, Message, Outbox, Participant
 

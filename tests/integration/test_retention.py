@@ -17,7 +17,8 @@ from test_privacy import ATTACHED, DANA, ERIN, T0, at, settings_for, snapshot
 
 from casebot import housekeeping
 from casebot.case import Status
-from casebot.service import Admin, ingest_one, poll
+from casebot.passes import ingest_one, poll
+from casebot.service import Admin
 from casebot.store import Store
 from casebot.store.schema import AttachmentRow, Case, Message, Outbox
 

@@ -13,7 +13,7 @@ import pytest
 from cbtest import Harness, make_mail
 from servers import DOVECOT_MISSING, DovecotServer, ImapAccount, SmtpSink, dovecot_available
 
-from casebot.service import poll
+from casebot.passes import poll
 
 
 @pytest.fixture(scope="module")

@@ -47,6 +47,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "idna": ("mail/address.py",),
     "flufl.bounce": ("mail/bounce.py",),
     "prometheus_client": ("metrics.py",),
+    "holidays": ("calendars.py",),
 }
 MAX_LINES = 400
 
