@@ -661,6 +661,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--patch", action="append", default=[], metavar="FILE",
                    help="with --git-ref: apply this diff (git apply, paths like casebot/store.py) to the exported "
                    "copy before measuring, to try a performance fix without touching the work tree; repeatable")
+    p.add_argument("--no-pipelining", action="store_true",
+                   help="the SMTP sink does not offer PIPELINING (RFC 2920): one command at a time")
     p.add_argument("--no-count", action="store_true",
                    help="run the first poll as plain `python -m casebot` (no SQL/commit/parse counting), to "
                    "measure what counting costs")
@@ -718,6 +720,7 @@ def _main(args: argparse.Namespace, machine: dict[str, Any], snapshot_dir: Path 
     try:
         dovecot = DovecotServer.start()
         sink = SmtpSink().start()
+        sink.pipelining = not args.no_pipelining  # as Postfix, Exim and the big providers' servers do
         for _ in range(args.runs):
             workdir = Path(tempfile.mkdtemp(prefix="casebot-bench-"))
             workdirs.append(workdir)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -46,6 +47,9 @@ class IngestDeps:
     notice_attach_max: int = 0
     escalation: EscalationPolicy = field(default_factory=EscalationPolicy)
     max_message_bytes: int = 0  # mailbox.max_message_bytes: a larger mail is stored unparsed (0: no limit)
+    # A batch's new cases share `now`: their clocks (deadlines, clock start, next alert) depend on nothing else but
+    # priority and plan, so they are computed once per (priority, plan, now). Pure values; cleared as `now` moves.
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -108,16 +112,14 @@ def apply_verdict(tx: Tx, deps: IngestDeps, m: InboundMail, verdict: Verdict, so
     priority = verdict.triage.priority or deps.pipeline.default_priority
     sla = deps.clocks.sla
     plan = sla.plan_for(m.sender.addr)
-    deadlines = sla.deadlines(priority, now, plan)
-    clock_start = sla.clock_start(priority, now, plan)
+    deadlines, clock_start, next_alert = _new_clocks(deps, priority, plan, now)
     subject = refs.strip_reply_prefixes(m.subject) or "(no subject)"
-    clocks = ClockView(priority, plan, now, deadlines.first_response_due, deadlines.resolution_due)
     case_id = tx.open_case(NewCase(
         reference=reference, subject=subject, requester=m.sender.addr, requester_name=m.sender.name,
         priority=priority, priority_rule=verdict.triage.rule, opened_at=now,
         first_response_due=deadlines.first_response_due, resolution_due=deadlines.resolution_due,
         linked_to=verdict.placement.linked_to, plan=plan.name if plan else None,
-        next_alert_at=deps.clocks.next_alert_view(clocks, now),
+        next_alert_at=next_alert,
     ))
     tx.add_participants(case_id, participants(m, deps.pipeline.own_addresses), frozenset())
     tx.add_message(record, case_id=case_id, disposition="opened")
@@ -136,6 +138,22 @@ def apply_verdict(tx: Tx, deps: IngestDeps, m: InboundMail, verdict: Verdict, so
     queued = _queue_ack(tx, deps.notices, m, verdict.ack.to, case_id, reference, priority, subject, deadlines, now,
                         plan, clock_start)
     return Applied("opened", reference, ack_queued=queued, ack_note="" if queued else "acknowledgement failed")
+
+
+def _new_clocks(deps: IngestDeps, priority: Priority, plan: Plan | None,
+                now: dt.datetime) -> tuple[Deadlines, dt.datetime, dt.datetime | None]:
+    """A new case's deadlines, when its clock starts and its first alert moment (see `IngestDeps.memo`)."""
+    key = (priority, plan, now)
+    found = deps.memo.get(key)
+    if found is None:
+        if any(k[2] != now for k in deps.memo):
+            deps.memo.clear()
+        sla = deps.clocks.sla
+        deadlines = sla.deadlines(priority, now, plan)
+        view = ClockView(priority, plan, now, deadlines.first_response_due, deadlines.resolution_due)
+        found = (deadlines, sla.clock_start(priority, now, plan), deps.clocks.next_alert_view(view, now))
+        deps.memo[key] = found
+    return found
 
 
 def _store_answer(tx: Tx, m: InboundMail, verdict: Verdict, record: MessageRecord, view: CaseView,

@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -124,6 +124,11 @@ def _item(row: Outbox, reference: str | None) -> OutboxItem:
                       row.raw, row.attempts, reference, row.case_id)
 
 
+# Built once: the statement every delivered mail runs (no construct and cache key to build per mail).
+_SENT = (update(Outbox).where(Outbox.id == bindparam("row"))
+         .values(status="sent", sent_at=bindparam("at"), attempts=Outbox.attempts + 1, claimed_until=None,
+                 last_error=None))
+
 Sessions = Callable[[], AbstractContextManager[Session]]
 OneStatement = Callable[[], AbstractContextManager[Connection]]
 
@@ -162,7 +167,7 @@ class Claim:
         among the events as `<kind>.sent`): no audit row of its own, one statement per mail."""
         if self._session is None and self._one_statement is not None:
             with self._one_statement() as conn:
-                self._update(conn, status="sent", sent_at=now, last_error=None)
+                conn.execute(_SENT, {"row": self.item.id, "at": now})
             return
         with self._tx() as session:
             self._update(session, status="sent", sent_at=now, last_error=None)

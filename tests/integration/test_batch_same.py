@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cbtest import make_mail, settings_mapping
+from cbtest import make_mail, quiet_logs, settings_mapping
 from servers import PostgresDatabase
 from sqlalchemy import select
 
@@ -31,6 +31,12 @@ from casebot.transport import Fetched
 
 NOW = dt.datetime(2026, 3, 3, 10, 0, tzinfo=dt.UTC)  # a Tuesday, in business hours
 SUPPORT = "support@example.com"
+
+
+@pytest.fixture(autouse=True)
+def _quiet() -> Iterator[None]:
+    with quiet_logs():
+        yield
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
