@@ -1,12 +1,15 @@
-"""The ingest job: one message at a time from a mailbox into a case, crash-safe.
+"""The ingest job: messages from a mailbox into cases, a batch at a time, crash-safe.
 
-Owns the order that makes ingestion safe: parse the message once (which gives the dedupe key; a mail over
-`mailbox.max_message_bytes` only its header block), before any transaction, and settle its arrival time; then ONE
-transaction that checks for a duplicate, runs the pipeline against the store, and writes what the verdict says
-(`jobs.apply`); only after that commit is the message marked done on the server. A crash between any two steps
-leaves either nothing (the message is fetched again) or a committed message (the dedupe key makes the re-fetch a
-no-op). A message that keeps failing is retried a bounded number of times, then quarantined; it never blocks the
-messages after it. Must not send mail (deliver does) or decide anything the pipeline decides.
+Owns the order that makes ingestion safe: messages whose exact bytes are stored already are recognised first
+(one query per fetch, no parsing); each other message is parsed once (which gives the dedupe key; a mail over
+`mailbox.max_message_bytes` only its header block), before any transaction, and its arrival time settled; then
+ONE transaction for the fetch's batchable messages (`store.batch`: one dedupe query, the pipeline run against
+the store in mailbox order, the writes the verdicts say, `jobs.apply`); only after that commit are they marked
+done on the server. A crash between any two steps leaves either nothing (the messages are fetched again) or
+committed messages (the dedupe key makes the re-fetch a no-op). A failure inside a batch rolls it back and its
+messages go one by one, each in its own transaction; a message that keeps failing is retried a bounded number of
+times, then quarantined; it never blocks the messages after it. Must not send mail (deliver does) or decide
+anything the pipeline decides.
 """
 
 from __future__ import annotations
