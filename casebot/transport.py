@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -63,8 +63,8 @@ class Mailbox(Protocol):
 
     def close(self) -> None: ...
 
-    def pending(self) -> list[str]:
-        """Ids of messages not yet marked done, oldest first."""
+    def pending(self) -> Sequence[str]:
+        """Ids of messages not yet marked done, oldest first (a slice of it is a list)."""
         ...
 
     def fetch(self, ids: list[str]) -> Iterator[Fetched]:

@@ -284,7 +284,7 @@ def ingest_mailbox(
     for i in range(0, len(pending), max(1, batch_size)):
         if stop.is_set():
             break
-        chunk = pending[i : i + batch_size]
+        chunk = list(pending[i : i + batch_size])
         done: list[str] = []
         quarantine: list[str] = []
         try:
