@@ -29,6 +29,7 @@ from casebot import mail as mailmodel
 from casebot import memory
 from casebot.jobs.apply import Applied, IngestDeps, apply_verdict
 from casebot.pipeline import Incoming, Verdict, run_chain
+from casebot.pipeline.acknowledge import reply_address
 from casebot.store import BatchKeys, DuplicateMessage, Store, StoreUnavailable
 from casebot.transport import Fetched, Mailbox
 
@@ -50,10 +51,14 @@ class Outcome:
 class IngestStats:
     seen: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    observe: Callable[[Outcome, float], None] | None = field(default=None, repr=False, compare=False)  # metrics
 
-    def add(self, outcome: Outcome) -> None:
+    def add(self, outcome: Outcome, seconds: float = 0.0) -> None:
+        """Count an outcome; the observer (metrics) hears it with the seconds it took."""
         self.seen += 1
         self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1
+        if self.observe is not None:
+            self.observe(outcome, seconds)
 
 
 def process(
@@ -189,7 +194,7 @@ def batch_keys(deps: IngestDeps, mails: list[mailmodel.InboundMail], now: dt.dat
             ids.add(m.message_id)
         ids.update(m.thread_ids)
         refs.update(cfg.reference_format.find(m.subject))
-        to.add(m.reply_to.addr if m.reply_to and m.reply_to.addr else m.sender.addr)  # as the acknowledgement step
+        to.add(reply_address(m).addr)
         senders.add(m.sender.addr)
     since = None
     if cfg.ack_enabled and cfg.ack_rate_limit and mails:
@@ -198,8 +203,6 @@ def batch_keys(deps: IngestDeps, mails: list[mailmodel.InboundMail], now: dt.dat
 
 
 _TRIM_AFTER = 4 << 20
-
-
 
 
 def _empty(store: Store, raw: bytes, source: str, now: dt.datetime) -> Outcome:
@@ -239,13 +242,14 @@ def _log(applied: Applied, verdict: Verdict, source: str) -> None:
             log.info("ack.suppressed", why=applied.ack_note, **fields)
 
 
-def _known_bytes(store: Store, fetched: Batch, stats: IngestStats, done: list[str],
-                 observe: Callable[[Outcome, float], None] | None) -> Batch:
+def _known_bytes(store: Store, fetched: Batch, stats: IngestStats, done: list[str]) -> Batch:
     """The re-delivery fast path: a message whose exact bytes are stored already (the mailbox delivered again,
     its processed flags lost) is a duplicate, found by the SHA-256 of its bytes with one query for the fetch,
     before any parsing; it is marked done with the others. The rest go on to be parsed."""
     started = time.perf_counter()
     digests = {got.id: hashlib.sha256(got.raw).hexdigest() for got, _ in fetched if got.raw and not got.raw.isspace()}
+    if not digests:
+        return fetched
     with store.transaction() as tx:
         seen = tx.raw_seen(list(set(digests.values())))
     if not seen:
@@ -254,10 +258,7 @@ def _known_bytes(store: Store, fetched: Batch, stats: IngestStats, done: list[st
     rest: Batch = []
     for got, source in fetched:
         if digests.get(got.id) in seen:
-            outcome = Outcome("duplicate", detail="the same bytes are stored")
-            stats.add(outcome)
-            if observe is not None:
-                observe(outcome, each)
+            stats.add(Outcome("duplicate", detail="the same bytes are stored"), each)
             done.append(got.id)
         else:
             rest.append((got, source))
@@ -275,7 +276,7 @@ def ingest_mailbox(
     finished; `stop` is honoured between batches. Raises MailboxUnavailable (transport) or StoreUnavailable
     (database) to end the tick. `observe` (metrics) hears each outcome and the seconds it took; `committed` (the
     courier's kick) is called after each commit that stored something, so its mail can leave at once."""
-    stats = IngestStats()
+    stats = IngestStats(observe=observe)
     pending = mailbox.pending()
     if not pending:
         return stats
@@ -289,7 +290,7 @@ def ingest_mailbox(
         quarantine: list[str] = []
         try:
             fetched = [(got, mailbox.source(got.id)) for got in mailbox.fetch(chunk)]
-            fetched = _known_bytes(store, fetched, stats, done, observe)
+            fetched = _known_bytes(store, fetched, stats, done)
             for run, together in _runs(fetched, failures):
                 if stop.is_set():
                     break
@@ -298,9 +299,7 @@ def ingest_mailbox(
                 if outcomes is not None:
                     each = (time.perf_counter() - started) / len(run)
                     for (got, _src), outcome in zip(run, outcomes, strict=True):
-                        stats.add(outcome)
-                        if observe is not None:
-                            observe(outcome, each)
+                        stats.add(outcome, each)
                         done.append(got.id)
                     if committed is not None:
                         committed()
@@ -309,9 +308,7 @@ def ingest_mailbox(
                     started = time.perf_counter()
                     outcome = process(store, deps, got.raw, src, now(), failures, arrived_at=got.arrived_at,
                                       size=got.size)
-                    stats.add(outcome)
-                    if observe is not None:
-                        observe(outcome, time.perf_counter() - started)
+                    stats.add(outcome, time.perf_counter() - started)
                     if outcome.status == "quarantined":
                         quarantine.append(got.id)
                     elif outcome.status != "failed":

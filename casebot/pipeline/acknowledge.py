@@ -12,8 +12,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from casebot.mail import Address, InboundMail
 from casebot.pipeline.base import Finding, Incoming, Verdict
 from casebot.pipeline.loop_guard import BOUNCE_LOCALPARTS, NO_REPLY_LOCALPARTS
+
+
+def reply_address(m: InboundMail) -> Address:
+    """Where an acknowledgement of `m` goes: its Reply-To when it has one, else its sender."""
+    return m.reply_to if m.reply_to and m.reply_to.addr else m.sender
 
 
 class AcknowledgeStep:
@@ -43,11 +49,12 @@ class AcknowledgeStep:
             # Only the header block was read: too little to be sure it is not a bounce or an auto-reply.
             return (f"message not parsed ({m.unparsed_size} bytes, over mailbox.max_message_bytes): no "
                     "acknowledgement to mail casebot has not read")
-        to = m.reply_to.addr if m.reply_to and m.reply_to.addr else m.sender.addr
+        reply = reply_address(m)
+        to = reply.addr
         verdict.ack.to = to
         if not to or to in config.own_addresses:
             return f"no address to reply to (Reply-To/From: {to or 'empty'})"
-        problem = (m.reply_to if m.reply_to and m.reply_to.addr else m.sender).problem
+        problem = reply.problem
         if problem:  # cannot be written as a header or an envelope address (mail.address.address_problem)
             return f"requester address not deliverable: {problem} ({to})"
         local = to.split("@", 1)[0]

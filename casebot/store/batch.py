@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import String, and_, event, func, inspect, literal, or_, select, text, union_all, update
+from sqlalchemy.orm import Session
 
 from casebot.pipeline.base import CaseView
+from casebot.store.outbox import Bounced
 from casebot.store.records import MessageRecord, NewCase
 from casebot.store.schema import AttachmentRow, Case, Counter, Event, Message, Outbox, Participant, PauseRow
 from casebot.store.tx import Tx
@@ -64,7 +66,7 @@ class BatchTx(Tx):
     """A `Tx` for a batch of messages: the same operations, the look-ups answered from what was read up front
     plus what the batch wrote, the inserts left to the commit."""
 
-    def __init__(self, session: Any, keys: BatchKeys) -> None:
+    def __init__(self, session: Session, keys: BatchKeys) -> None:
         super().__init__(session)
         self._keys = keys
         self._ids: set[str] = set()  # Message-IDs whose rows below are complete
@@ -79,7 +81,7 @@ class BatchTx(Tx):
         self._acks: list[_Ack] | None = None  # rows the rate limit counts, read up front (None: not read)
         self._opened_by: dict[int, tuple[str, dt.datetime | None]] = {}  # new case -> its first sender, arrival
         self._numbers: list[int] = []  # reserved reference numbers still unused, next last
-        self._counter: tuple[str, int] | None = None  # (counter name, its value after the reservation)
+        self._counter: str | None = None  # the counter a block was reserved from
         self._case_ids: list[int] = []  # allocated case ids still unused, next last
         self._queued_acks: list[_Ack] = []  # acknowledgements this batch queued
         # SQLite: row ids handed out here (see _number_rows); None on PostgreSQL, whose sequences batch anyway.
@@ -235,7 +237,7 @@ class BatchTx(Tx):
         return queued
 
     def mark_bounced(self, message_id: str, *, at: dt.datetime, recipients: tuple[str, ...], diagnostic: str,
-                     dedupe_key: str) -> Any:
+                     dedupe_key: str) -> Bounced | None:
         if not self.is_own_message_id(message_id):
             return None
         return super().mark_bounced(message_id, at=at, recipients=recipients, diagnostic=diagnostic,
@@ -254,7 +256,7 @@ class BatchTx(Tx):
                     self.session.add(Counter(name=name, value=k))
                     self.session.flush()
                     end = k
-            self._counter = (name, int(end))
+            self._counter = name
             self._numbers = list(range(int(end), int(end) - k, -1))
         return self._numbers.pop()
 
@@ -325,8 +327,7 @@ class BatchTx(Tx):
     def finish(self) -> None:
         """Give back the reference numbers reserved and not used, before the commit."""
         if self._counter is not None and self._numbers:
-            name, _end = self._counter
             with self._db():
-                self.session.execute(update(Counter).where(Counter.name == name)
+                self.session.execute(update(Counter).where(Counter.name == self._counter)
                                      .values(value=min(self._numbers) - 1))
             self._numbers = []

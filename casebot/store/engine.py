@@ -16,10 +16,12 @@ from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, insert, inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+
+from casebot.store.schema import MIGRATION_LOCK, Base, Counter
 
 
 class StoreError(Exception):
@@ -233,10 +235,6 @@ class Database:
         """A database with no tables at all gets the schema straight from the models, stamped at head, in one
         transaction (Alembic's recipe for a new database, without loading Alembic); False when it has tables
         (Alembic then decides). The test suite checks the migrations and the models give the same schema."""
-        from sqlalchemy import insert, inspect
-
-        from casebot.store.schema import MIGRATION_LOCK, Base, Counter
-
         with translated(), self.engine.begin() as conn:  # SQLite: BEGIN IMMEDIATE, so starters take turns
             if not self.is_sqlite:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})

@@ -127,7 +127,8 @@ def _item(row: Outbox, reference: str | None) -> OutboxItem:
 # Built once: the statement every delivered mail runs (no construct and cache key to build per mail).
 _SENT = (update(Outbox).where(Outbox.id == bindparam("row"))
          .values(status="sent", sent_at=bindparam("at"), attempts=Outbox.attempts + 1, claimed_until=None,
-                 last_error=None))
+                 last_error=None)
+         .execution_options(synchronize_session=False))
 
 Sessions = Callable[[], AbstractContextManager[Session]]
 OneStatement = Callable[[], AbstractContextManager[Connection]]
@@ -150,7 +151,7 @@ class Claim:
             with self._sessions() as session:
                 yield session
 
-    def _update(self, session: Session | Connection, **values: Any) -> None:
+    def _update(self, session: Session, **values: Any) -> None:
         session.execute(
             update(Outbox).where(Outbox.id == self.item.id)
             .values(attempts=Outbox.attempts + 1, claimed_until=None, **values)
@@ -165,12 +166,13 @@ class Claim:
     def sent(self, now: dt.datetime) -> None:
         """Sent: the row says so (status, `sent_at`), and that is the case's record of it (`cases show` lists it
         among the events as `<kind>.sent`): no audit row of its own, one statement per mail."""
+        params = {"row": self.item.id, "at": now}
         if self._session is None and self._one_statement is not None:
             with self._one_statement() as conn:
-                conn.execute(_SENT, {"row": self.item.id, "at": now})
+                conn.execute(_SENT, params)
             return
         with self._tx() as session:
-            self._update(session, status="sent", sent_at=now, last_error=None)
+            session.execute(_SENT, params)
 
     def retry(self, now: dt.datetime, next_at: dt.datetime, error: str) -> None:
         with self._tx() as session:
